@@ -1,0 +1,75 @@
+using System.Data.Common;
+using Covet.Data.Pooling;
+
+namespace Covet.Data;
+
+/// <summary>
+/// A <see cref="DbDataSource"/> with its own Covet pool: the modern entry point. Disposing it closes every idle physical
+/// connection at once and every borrowed one when it comes back.
+/// </summary>
+public sealed class CovetDataSource : DbDataSource
+{
+    private readonly CovetPool _pool;
+
+    internal CovetDataSource(CovetProviderFactory factory, string connectionString)
+    {
+        Factory = factory;
+        var (providerString, options) = CovetConnectionStringKeywords.Split(connectionString, factory.Options);
+        _pool = new CovetPool(factory.Inner, providerString, options, factory, connectionString);
+    }
+
+    /// <summary>Creates a data source over <paramref name="inner"/>'s provider.</summary>
+    /// <param name="inner">The provider's own factory, e.g. <c>NpgsqlFactory.Instance</c>.</param>
+    /// <param name="connectionString">The provider connection string, optionally with Covet keywords (<c>Covet.MaxPoolSize=50</c>).</param>
+    /// <param name="options">Pool settings; connection-string keywords override them.</param>
+    /// <exception cref="CovetConfigurationException">A setting or Covet keyword is wrong.</exception>
+    public static CovetDataSource Create(DbProviderFactory inner, string connectionString, CovetPoolOptions? options = null) =>
+        new(new CovetProviderFactory(inner, options), connectionString);
+
+    /// <summary>The Covet factory of this data source's connections.</summary>
+    public CovetProviderFactory Factory { get; }
+
+    /// <inheritdoc />
+    public override string ConnectionString => _pool.OriginalConnectionString;
+
+    /// <summary>The pool's name in logs, metrics and errors (never contains a password).</summary>
+    public string PoolName => _pool.Name;
+
+    /// <summary>Effective settings of the pool (options with connection-string keywords applied).</summary>
+    public CovetPoolOptions Options => _pool.Options;
+
+    internal CovetPool Pool => _pool;
+
+    /// <summary>A snapshot of the pool's counts, latencies, leaks and circuit state.</summary>
+    public CovetPoolStatistics GetStatistics() => _pool.GetStatistics();
+
+    /// <summary>Closes every idle physical connection now; borrowed ones close when returned.</summary>
+    public void Clear() => _pool.Clear();
+
+    /// <summary>Opens the circuit breaker by hand: acquires fail fast until <see cref="ResetCircuit"/> or a successful probe.</summary>
+    public void TripCircuit() => _pool.Breaker.Trip();
+
+    /// <summary>Closes the circuit breaker by hand.</summary>
+    public void ResetCircuit() => _pool.Breaker.Reset();
+
+    /// <summary>A new closed <see cref="CovetDbConnection"/>.</summary>
+    public new CovetDbConnection CreateConnection() => (CovetDbConnection)CreateDbConnection();
+
+    /// <inheritdoc />
+    protected override DbConnection CreateDbConnection()
+    {
+        ObjectDisposedException.ThrowIf(_pool.IsDisposed, this);
+        return _pool.Dialect.CreateConnection(Factory, _pool);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            _pool.Dispose();
+        base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    protected override ValueTask DisposeAsyncCore() => _pool.DisposeAsync();
+}

@@ -1,0 +1,173 @@
+using System.ComponentModel;
+using System.Data;
+using System.Data.Common;
+using System.Diagnostics.CodeAnalysis;
+
+namespace Covet.Data;
+
+/// <summary>
+/// A command bound to a <see cref="CovetDbConnection"/>. It wraps the provider's own command: parameters are the
+/// provider's objects, the reader is the provider's reader, and provider exceptions propagate unchanged. The inner command
+/// is bound to the physical connection (and transaction) at execute time, so it may be created before the connection opens.
+/// </summary>
+[DesignerCategory("")]
+public sealed class CovetDbCommand : DbCommand
+{
+    private readonly DbCommand _inner;
+    private DbConnection? _connection;
+    private DbTransaction? _transaction;
+
+    internal CovetDbCommand(CovetDbConnection? connection, DbCommand inner, int? defaultCommandTimeout)
+    {
+        _inner = inner;
+        _connection = connection;
+        if (defaultCommandTimeout is { } timeout)
+            _inner.CommandTimeout = timeout;
+    }
+
+    /// <summary>The provider's own command (for provider-specific settings). Its connection is bound at execute time.</summary>
+    public DbCommand InnerCommand => _inner;
+
+    /// <inheritdoc />
+    [AllowNull]
+    public override string CommandText { get => _inner.CommandText; set => _inner.CommandText = value; }
+
+    /// <summary>Seconds before the command times out; Covet's default is <see cref="CovetPoolOptions.DefaultCommandTimeout"/>.</summary>
+    public override int CommandTimeout { get => _inner.CommandTimeout; set => _inner.CommandTimeout = value; }
+
+    /// <inheritdoc />
+    public override CommandType CommandType { get => _inner.CommandType; set => _inner.CommandType = value; }
+
+    /// <inheritdoc />
+    public override UpdateRowSource UpdatedRowSource { get => _inner.UpdatedRowSource; set => _inner.UpdatedRowSource = value; }
+
+    /// <inheritdoc />
+    public override bool DesignTimeVisible { get => _inner.DesignTimeVisible; set => _inner.DesignTimeVisible = value; }
+
+    /// <inheritdoc />
+    protected override DbConnection? DbConnection { get => _connection; set => _connection = value; }
+
+    /// <inheritdoc />
+    protected override DbParameterCollection DbParameterCollection => _inner.Parameters;
+
+    /// <inheritdoc />
+    protected override DbTransaction? DbTransaction { get => _transaction; set => _transaction = value; }
+
+    /// <inheritdoc />
+    public override void Cancel() => _inner.Cancel();
+
+    /// <inheritdoc />
+    protected override DbParameter CreateDbParameter() => _inner.CreateParameter();
+
+    /// <inheritdoc />
+    public override void Prepare()
+    {
+        var connection = Bind();
+        Run(connection, static c => { c.Prepare(); return 0; });
+    }
+
+    /// <inheritdoc />
+    public override Task PrepareAsync(CancellationToken cancellationToken = default)
+    {
+        var connection = Bind();
+        return RunAsync(connection, (c, ct) => new ValueTask<int>(c.PrepareAsync(ct).ContinueWith(static _ => 0, TaskScheduler.Default)), cancellationToken).AsTask();
+    }
+
+    /// <inheritdoc />
+    public override int ExecuteNonQuery() => Run(Bind(), static c => c.ExecuteNonQuery());
+
+    /// <inheritdoc />
+    public override object? ExecuteScalar() => Run(Bind(), static c => c.ExecuteScalar());
+
+    /// <inheritdoc />
+    public override Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken) =>
+        RunAsync(Bind(), static (c, ct) => new ValueTask<int>(c.ExecuteNonQueryAsync(ct)), cancellationToken).AsTask();
+
+    /// <inheritdoc />
+    public override Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken) =>
+        RunAsync(Bind(), static (c, ct) => new ValueTask<object?>(c.ExecuteScalarAsync(ct)), cancellationToken).AsTask();
+
+    /// <inheritdoc />
+    protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior)
+    {
+        var connection = Bind();
+        var reader = Run(connection, c => c.ExecuteReader(behavior & ~CommandBehavior.CloseConnection));
+        return WrapIfClosing(reader, behavior, connection);
+    }
+
+    /// <inheritdoc />
+    protected override async Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
+    {
+        var connection = Bind();
+        var reader = await RunAsync(connection, (c, ct) => new ValueTask<DbDataReader>(c.ExecuteReaderAsync(behavior & ~CommandBehavior.CloseConnection, ct)), cancellationToken).ConfigureAwait(false);
+        return WrapIfClosing(reader, behavior, connection);
+    }
+
+    /// <summary>
+    /// Only when the caller asked the reader to close the connection (Dapper does when it opened it) is the provider's reader
+    /// wrapped, so closing it returns the logical connection to the pool rather than closing the physical one.
+    /// </summary>
+    internal static DbDataReader WrapIfClosing(DbDataReader reader, CommandBehavior behavior, CovetDbConnection? connection) =>
+        (behavior & CommandBehavior.CloseConnection) != 0 && connection is not null ? new CovetDbDataReader(reader, connection) : reader;
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            _inner.Dispose();
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Binds the inner command to the physical connection and transaction. Returns the logical connection.</summary>
+    private CovetDbConnection? Bind()
+    {
+        if (_connection is not CovetDbConnection covet)
+        {
+            // A plain provider connection was assigned: pass through untouched.
+            _inner.Connection = _connection;
+            _inner.Transaction = _transaction is CovetDbTransaction ct ? ct.Inner : _transaction;
+            return null;
+        }
+        var physical = covet.PhysicalForExecution();
+        if (!ReferenceEquals(_inner.Connection, physical))
+            _inner.Connection = physical;
+        var transaction = _transaction as CovetDbTransaction ?? covet.CurrentTransaction;
+        if (_transaction is not null and not CovetDbTransaction)
+            throw new InvalidOperationException("The command's Transaction is not a transaction of this Covet connection.");
+        var innerTransaction = transaction is { IsCompleted: false } t && t.Owner == covet ? t.Inner : null;
+        if (!ReferenceEquals(_inner.Transaction, innerTransaction))
+            _inner.Transaction = innerTransaction;
+        return covet;
+    }
+
+    private T Run<T>(CovetDbConnection? connection, Func<DbCommand, T> action)
+    {
+        try
+        {
+            return action(_inner);
+        }
+        catch (Exception e) when (Observe(connection, e))
+        {
+            throw; // unreachable: the filter only records
+        }
+    }
+
+    private async ValueTask<T> RunAsync<T>(CovetDbConnection? connection, Func<DbCommand, CancellationToken, ValueTask<T>> action, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await action(_inner, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Observe(connection, e))
+        {
+            throw;
+        }
+    }
+
+    // An exception filter: the exception propagates untouched (same object, same stack), we only look at it.
+    internal static bool Observe(CovetDbConnection? connection, Exception exception)
+    {
+        connection?.ObserveError(exception);
+        return false;
+    }
+}

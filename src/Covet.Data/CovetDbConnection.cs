@@ -1,0 +1,313 @@
+using System.ComponentModel;
+using System.Data;
+using System.Data.Common;
+using System.Diagnostics.CodeAnalysis;
+using Transaction = System.Transactions.Transaction;
+using Covet.Data.Pooling;
+
+namespace Covet.Data;
+
+/// <summary>
+/// A logical connection: <see cref="Open"/> borrows a physical connection from Covet's pool and <see cref="Close"/> gives
+/// it back. Commands, transactions and batches created from it pass everything through to the provider's own objects.
+/// </summary>
+/// <remarks>
+/// Not thread-safe, like every ADO.NET connection. A connection that is garbage-collected while open does not keep its
+/// slot: its finalizer hands the physical connection back to the pool, which reports the leak with the stack trace of the
+/// code that opened it.
+/// </remarks>
+[DesignerCategory("")]
+public class CovetDbConnection : DbConnection
+{
+    private static readonly StateChangeEventArgs ClosedToOpen = new(ConnectionState.Closed, ConnectionState.Open);
+    private static readonly StateChangeEventArgs OpenToClosed = new(ConnectionState.Open, ConnectionState.Closed);
+
+    private readonly CovetProviderFactory? _factory; // set when created through the factory: the pool is found from the connection string
+    private CovetPool? _pool;                         // fixed when created by a data source; else resolved at Open
+    private string _connectionString = "";
+
+    // The borrowed physical connection and our ownership token for it (see PooledConnection.Lease).
+    private PooledConnection? _slot;
+    private long _lease;
+    private CovetDbTransaction? _transaction;
+
+    internal CovetDbConnection(CovetProviderFactory? factory, CovetPool? pool)
+    {
+        _factory = factory;
+        _pool = pool;
+        if (pool is not null)
+            _connectionString = pool.OriginalConnectionString;
+        // Only an open connection needs its finalizer (to recover a forgotten slot); Open re-registers it.
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Creates a closed connection of <paramref name="factory"/> with the given connection string.</summary>
+    public CovetDbConnection(CovetProviderFactory factory, string connectionString) : this(factory, (CovetPool?)null) =>
+        ConnectionString = connectionString;
+
+    /// <summary>The provider connection string plus Covet's keywords. Cannot be changed while open.</summary>
+    [AllowNull]
+    public override string ConnectionString
+    {
+        get => _connectionString;
+        set
+        {
+            if (_slot is not null)
+                throw new InvalidOperationException("The connection string cannot be changed while the connection is open.");
+            if (_factory is null)
+                throw new InvalidOperationException("This connection belongs to a CovetDataSource; its connection string is the data source's.");
+            _connectionString = value ?? "";
+            _pool = null;
+        }
+    }
+
+    /// <inheritdoc />
+    public override ConnectionState State => _slot is null ? ConnectionState.Closed : ConnectionState.Open;
+
+    /// <inheritdoc />
+    public override string Database => _slot is { } slot ? slot.Physical.Database : TemplateOrNull()?.Database ?? "";
+
+    /// <inheritdoc />
+    public override string DataSource => _slot is { } slot ? slot.Physical.DataSource : TemplateOrNull()?.DataSource ?? "";
+
+    /// <inheritdoc />
+    public override int ConnectionTimeout => TemplateOrNull()?.ConnectionTimeout ?? 15;
+
+    /// <inheritdoc />
+    public override string ServerVersion => Physical.ServerVersion;
+
+    /// <summary>The Covet factory (so <c>DbProviderFactories.GetFactory(connection)</c> returns Covet, not the inner provider).</summary>
+    protected override DbProviderFactory? DbProviderFactory => _factory ?? _pool?.OwnerFactory;
+
+    /// <summary>
+    /// The provider's own open connection, for provider-specific APIs (COPY, LISTEN, type reloading). Session state changed
+    /// through it is reset before the next borrower. Do not close or dispose it.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The connection is not open.</exception>
+    /// <exception cref="CovetConnectionReclaimedException">The pool took the connection back.</exception>
+    public DbConnection UnderlyingConnection
+    {
+        get
+        {
+            var physical = Physical;
+            _slot!.NeedsReset = true;
+            return physical;
+        }
+    }
+
+    /// <summary>Statistics of the pool this connection borrows from (resolving it from the connection string if needed).</summary>
+    public CovetPoolStatistics GetPoolStatistics() => ResolvePool().GetStatistics();
+
+    /// <summary>The open physical connection; throws when closed or reclaimed.</summary>
+    internal DbConnection Physical
+    {
+        get
+        {
+            var slot = _slot ?? throw new InvalidOperationException("Connection is not open.");
+            if (Volatile.Read(ref slot.Lease) != _lease)
+                throw Reclaimed(slot);
+            return slot.Physical;
+        }
+    }
+
+    /// <summary>The physical connection for a command about to execute; marks the session as needing a reset.</summary>
+    internal DbConnection PhysicalForExecution()
+    {
+        var physical = Physical;
+        _slot!.NeedsReset = true;
+        return physical;
+    }
+
+    internal CovetDbTransaction? CurrentTransaction => _transaction is { IsCompleted: false } t ? t : null;
+
+    internal int? DefaultCommandTimeout => _pool?.CommandTimeoutSeconds ?? _factory?.DefaultCommandTimeoutSeconds;
+
+    /// <summary>A connection-level error was seen while using the physical connection: it must never be re-pooled.</summary>
+    internal void ObserveError(Exception exception)
+    {
+        if (_slot is { } slot && slot.Pool.Dialect.IsConnectionLevelError(exception, slot.Physical))
+            slot.Broken = true;
+    }
+
+    /// <inheritdoc />
+    public override void Open()
+    {
+        var pool = BeginOpen();
+        var (slot, lease) = pool.AcquireAsync(async: false, CancellationToken.None).GetAwaiter().GetResult();
+        EndOpen(slot, lease);
+    }
+
+    /// <inheritdoc />
+    public override async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        var pool = BeginOpen();
+        var (slot, lease) = await pool.AcquireAsync(async: true, cancellationToken).ConfigureAwait(false);
+        EndOpen(slot, lease);
+    }
+
+    private CovetPool BeginOpen()
+    {
+        if (_slot is not null)
+            throw new InvalidOperationException("The connection is already open.");
+        return ResolvePool();
+    }
+
+    private void EndOpen(PooledConnection slot, long lease)
+    {
+        _slot = slot;
+        _lease = lease;
+        GC.ReRegisterForFinalize(this);
+        OnStateChange(ClosedToOpen);
+    }
+
+    /// <inheritdoc />
+    public override void Close()
+    {
+        if (_slot is not { } slot)
+            return;
+        var pendingRollback = CurrentTransaction?.Inner;
+        _transaction?.Detach();
+        _transaction = null;
+        _slot = null;
+        GC.SuppressFinalize(this);
+        slot.Pool.Return(slot, _lease, pendingRollback);
+        OnStateChange(OpenToClosed);
+    }
+
+    /// <inheritdoc />
+    public override Task CloseAsync()
+    {
+        Close(); // never does I/O on the caller's path
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Close();
+        }
+        else if (_slot is { } slot)
+        {
+            // Finalizer: the user forgot this open connection. Hand the slot back; the pool reports the leak.
+            _slot = null;
+            slot.Pool.RecoverForgotten(slot, _lease);
+        }
+        base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    public override ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public override void ChangeDatabase(string databaseName)
+    {
+        var physical = PhysicalForExecution();
+        physical.ChangeDatabase(databaseName);
+        _slot!.DatabaseChanged = true;
+    }
+
+    /// <inheritdoc />
+    protected override DbTransaction BeginDbTransaction(IsolationLevel isolationLevel)
+    {
+        var physical = PhysicalForExecution();
+        if (CurrentTransaction is not null)
+            throw new InvalidOperationException("A transaction is already in progress; nested transactions are not supported.");
+        try
+        {
+            return _transaction = new CovetDbTransaction(this, physical.BeginTransaction(isolationLevel));
+        }
+        catch (Exception e)
+        {
+            ObserveError(e);
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<DbTransaction> BeginDbTransactionAsync(IsolationLevel isolationLevel, CancellationToken cancellationToken)
+    {
+        var physical = PhysicalForExecution();
+        if (CurrentTransaction is not null)
+            throw new InvalidOperationException("A transaction is already in progress; nested transactions are not supported.");
+        try
+        {
+            return _transaction = new CovetDbTransaction(this, await physical.BeginTransactionAsync(isolationLevel, cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception e)
+        {
+            ObserveError(e);
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public override void EnlistTransaction(Transaction? transaction) => PhysicalForExecution().EnlistTransaction(transaction);
+
+    /// <inheritdoc />
+    protected override DbCommand CreateDbCommand()
+    {
+        var inner = _slot is { } slot && Volatile.Read(ref slot.Lease) == _lease
+            ? slot.Physical.CreateCommand()
+            : InnerFactory.CreateCommand() ?? throw new NotSupportedException("The provider cannot create commands.");
+        return new CovetDbCommand(this, inner, DefaultCommandTimeout);
+    }
+
+    /// <inheritdoc />
+    public override bool CanCreateBatch => InnerFactory.CanCreateBatch;
+
+    /// <inheritdoc />
+    protected override DbBatch CreateDbBatch() => new CovetDbBatch(this, InnerFactory.CreateBatch(), DefaultCommandTimeout);
+
+    /// <inheritdoc />
+    public override DataTable GetSchema() => Physical.GetSchema();
+
+    /// <inheritdoc />
+    public override DataTable GetSchema(string collectionName) => Physical.GetSchema(collectionName);
+
+    /// <inheritdoc />
+    public override DataTable GetSchema(string collectionName, string?[] restrictionValues) => Physical.GetSchema(collectionName, restrictionValues);
+
+    /// <summary>Closes every idle physical connection of this connection's pool; borrowed ones close when returned.</summary>
+    public static void ClearPool(CovetDbConnection connection) => connection.ResolvePool().Clear();
+
+    /// <summary>Closes every idle physical connection of every Covet pool in the process; borrowed ones close when returned.</summary>
+    public static void ClearAllPools()
+    {
+        foreach (var pool in CovetPoolRegistry.Snapshot())
+            pool.Clear();
+    }
+
+    internal DbProviderFactory InnerFactory => _pool?.InnerFactory ?? _factory?.Inner ?? throw new InvalidOperationException("The connection has no provider.");
+
+    internal CovetPool ResolvePool()
+    {
+        if (_pool is { IsDisposed: false } pool)
+            return pool;
+        if (_pool is not null && _factory is null)
+            throw new ObjectDisposedException(nameof(CovetDataSource), "The data source of this connection has been disposed.");
+        if (string.IsNullOrEmpty(_connectionString))
+            throw new InvalidOperationException("The ConnectionString property has not been initialized.");
+        return _pool = _factory!.GetPool(_connectionString);
+    }
+
+    private DbConnection? TemplateOrNull()
+    {
+        if (_pool is { } pool)
+            return pool.Template;
+        if (string.IsNullOrEmpty(_connectionString) || _factory is null)
+            return null;
+        return ResolvePool().Template;
+    }
+
+    private static CovetConnectionReclaimedException Reclaimed(PooledConnection slot) =>
+        new($"Pool '{slot.Pool.Name}' reclaimed this connection: it was held longer than MaxCheckoutDuration " +
+            $"({slot.Pool.Options.MaxCheckoutDuration.TotalSeconds:F0} s, Covet.MaxCheckoutDuration) or the pool was disposed. " +
+            "Close connections promptly (a using block), or raise MaxCheckoutDuration for long-running work.")
+        { PoolName = slot.Pool.Name };
+}

@@ -1,0 +1,113 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using Covet.Data.Pooling;
+
+namespace Covet.Data;
+
+/// <summary>
+/// A <see cref="DbProviderFactory"/> that decorates any provider's factory: connections it creates borrow from Covet's
+/// pools. Register it with <c>DbProviderFactories.RegisterFactory("Covet.Npgsql", factory)</c> for config-driven apps.
+/// </summary>
+/// <remarks>
+/// The factory keeps one pool per provider connection string (the string without Covet's keywords). When two strings
+/// differ only in Covet keywords they share one pool, configured by whichever opened first.
+/// </remarks>
+public sealed class CovetProviderFactory : DbProviderFactory
+{
+    // Raw connection string (as users pass it, Covet keywords included) → pool: the lookup on every Open is one dictionary hit.
+    private readonly ConcurrentDictionary<string, CovetPool> _poolsByRawString = new();
+    private readonly ConcurrentDictionary<string, CovetPool> _poolsByProviderString = new();
+    private readonly Lock _createLock = new();
+
+    /// <summary>Decorates <paramref name="inner"/>; <paramref name="options"/> are the defaults that connection-string keywords override.</summary>
+    /// <exception cref="CovetConfigurationException">An option is out of range.</exception>
+    public CovetProviderFactory(DbProviderFactory inner, CovetPoolOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        if (inner is CovetProviderFactory)
+            throw new ArgumentException("Covet factories cannot be stacked: pass the provider's own factory.", nameof(inner));
+        Inner = inner;
+        Options = (options ?? new CovetPoolOptions()).Clone();
+        Options.Validate();
+        DefaultCommandTimeoutSeconds = (int)Math.Ceiling(Options.DefaultCommandTimeout.TotalSeconds);
+    }
+
+    /// <summary>The provider's own factory.</summary>
+    public DbProviderFactory Inner { get; }
+
+    /// <summary>Default options of this factory's pools (a copy: later changes to the object passed in have no effect).</summary>
+    public CovetPoolOptions Options { get; }
+
+    internal int DefaultCommandTimeoutSeconds { get; }
+
+    /// <summary>Creates a closed <see cref="CovetDbConnection"/>.</summary>
+    public override DbConnection CreateConnection() => Providers.ProviderDialect.For(Inner).CreateConnection(this, null);
+
+    /// <summary>Creates a command not yet bound to a connection; it wraps the provider's own command.</summary>
+    public override DbCommand CreateCommand() =>
+        new CovetDbCommand(null, Inner.CreateCommand() ?? throw new NotSupportedException("The provider cannot create commands."), DefaultCommandTimeoutSeconds);
+
+    /// <summary>The provider's own parameter.</summary>
+    public override DbParameter? CreateParameter() => Inner.CreateParameter();
+
+    /// <summary>The provider's own connection-string builder. Covet keywords (<c>Covet.*</c>) are not among its keywords.</summary>
+    public override DbConnectionStringBuilder? CreateConnectionStringBuilder() => Inner.CreateConnectionStringBuilder();
+
+    /// <inheritdoc />
+    public override bool CanCreateBatch => Inner.CanCreateBatch;
+
+    /// <inheritdoc />
+    public override DbBatch CreateBatch() => new CovetDbBatch(null, Inner.CreateBatch(), DefaultCommandTimeoutSeconds);
+
+    /// <inheritdoc />
+    public override DbBatchCommand CreateBatchCommand() => Inner.CreateBatchCommand();
+
+    /// <inheritdoc />
+    public override bool CanCreateCommandBuilder => Inner.CanCreateCommandBuilder;
+
+    /// <inheritdoc />
+    public override DbCommandBuilder? CreateCommandBuilder() => Inner.CreateCommandBuilder();
+
+    /// <inheritdoc />
+    public override bool CanCreateDataAdapter => Inner.CanCreateDataAdapter;
+
+    /// <inheritdoc />
+    public override DbDataAdapter? CreateDataAdapter() => Inner.CreateDataAdapter();
+
+    /// <summary>A <see cref="CovetDataSource"/> with its own pool for <paramref name="connectionString"/>.</summary>
+    public override DbDataSource CreateDataSource(string connectionString) => new CovetDataSource(this, connectionString);
+
+    /// <summary>Statistics of every pool this factory created.</summary>
+    public IReadOnlyList<CovetPoolStatistics> GetStatistics() => _poolsByProviderString.Values.Select(p => p.GetStatistics()).ToList();
+
+    /// <summary>Closes the idle connections of the pool for <paramref name="connectionString"/>; borrowed ones close when returned.</summary>
+    public void ClearPool(string connectionString)
+    {
+        if (_poolsByRawString.TryGetValue(connectionString, out var pool))
+            pool.Clear();
+    }
+
+    /// <summary>Closes the idle connections of every pool of this factory; borrowed ones close when returned.</summary>
+    public void ClearAllPools()
+    {
+        foreach (var pool in _poolsByProviderString.Values)
+            pool.Clear();
+    }
+
+    internal CovetPool GetPool(string connectionString)
+    {
+        if (_poolsByRawString.TryGetValue(connectionString, out var pool) && !pool.IsDisposed)
+            return pool;
+        lock (_createLock)
+        {
+            var (providerString, options) = CovetConnectionStringKeywords.Split(connectionString, Options);
+            if (!_poolsByProviderString.TryGetValue(providerString, out pool) || pool.IsDisposed)
+            {
+                pool = new CovetPool(Inner, providerString, options, this, connectionString);
+                _poolsByProviderString[providerString] = pool;
+            }
+            _poolsByRawString[connectionString] = pool;
+            return pool;
+        }
+    }
+}

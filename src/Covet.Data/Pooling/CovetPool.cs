@@ -1,0 +1,1049 @@
+using System.Data;
+using System.Data.Common;
+using System.Diagnostics;
+using System.Transactions;
+using Covet.Data.Diagnostics;
+using Covet.Data.Health;
+using Covet.Data.Providers;
+using Covet.Data.Resilience;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Covet.Data.Pooling;
+
+/// <summary>
+/// One pool of physical connections for one (provider, connection string). It owns the pool's whole life: the idle set,
+/// the waiters, slot accounting, validation on checkout, reset on return, and the background maintenance.
+/// </summary>
+/// <remarks>
+/// <para>Design: one lock guards the idle stack, the waiter queue and the slot count (the MySqlConnector shape: simple
+/// first). The lock is held only for a few field writes, never across I/O, so the fast path (pop an idle connection that
+/// was used within the alive window) costs one uncontended lock and two timestamp reads.</para>
+/// <para>Invariant, under <see cref="_lock"/>: <c>_total = idle + in use + being opened + being reset or validated</c>, and
+/// <c>_total ≤ MaxPoolSize</c>. A slot taken to open a connection is given back if the open fails, before the error
+/// reaches the caller, so a failed open never leaks a slot.</para>
+/// <para>Fairness: waiters queue FIFO. A returned connection, or a freed slot, goes to the oldest live waiter before it
+/// goes back to the idle stack, and a newcomer only reaches the idle stack when no one is waiting, so no caller can barge
+/// ahead of one who has been waiting.</para>
+/// </remarks>
+internal sealed class CovetPool : IAsyncDisposable, IDisposable
+{
+    // --- Identity and settings: immutable after construction. ---
+    private readonly DbProviderFactory _factory;
+    private readonly string _physicalConnectionString;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly long _aliveWindowTicks;    // in TimeProvider timestamp units
+    private readonly bool _leakDetection;
+    private readonly bool _resetEnabled;
+
+    // --- The idle set, the waiters and the slot count: guarded by _lock. ---
+    private readonly Lock _lock = new();
+    private readonly PooledConnection[] _idle;       // LIFO: hot connections on top, the coldest at the bottom age out
+    private int _idleCount;
+    private readonly Queue<Waiter> _waiters = new(); // FIFO; may hold waiters that already timed out (skipped on dequeue)
+    private readonly List<PooledConnection> _all = [];// every live slot, for the leak watch, health checks and shutdown
+    private int _total;
+    private int _generation;                          // bumped by Clear(); older connections are retired on return
+    private bool _disposed;
+    private readonly Dictionary<Transaction, PooledConnection> _enlisted = [];
+
+    // --- Written with Interlocked outside the lock. ---
+    private int _waiting;                             // live waiters (decremented by whoever completes the waiter)
+    private int _nextId;
+    private int _maintenanceRunning;                  // 0/1: the maintenance tick never overlaps itself
+    private long _lastHealthCheck;
+
+    private readonly ITimer _maintenanceTimer;
+    private readonly CircuitBreaker _breaker;
+
+    public CovetPool(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options, CovetProviderFactory? owner, string originalConnectionString)
+    {
+        OriginalConnectionString = originalConnectionString;
+        options.Validate();
+        _factory = factory;
+        Options = options;
+        OwnerFactory = owner;
+        Dialect = ProviderDialect.For(factory);
+        ProviderConnectionString = providerConnectionString;
+        _physicalConnectionString = Dialect.PhysicalConnectionString(factory, providerConnectionString);
+        _time = options.TimeProvider;
+        _logger = options.LoggerFactory?.CreateLogger("Covet.Data.Pool") ?? NullLogger.Instance;
+        _aliveWindowTicks = ToTimestampTicks(options.AliveBypassWindow);
+        _leakDetection = options.LeakDetectionThreshold > TimeSpan.Zero;
+        _resetEnabled = options.ResetSessionOnReturn && Dialect.CanReset(options);
+        _idle = new PooledConnection[options.MaxPoolSize];
+        CommandTimeoutSeconds = Dialect.ConnectionStringSetsCommandTimeout(providerConnectionString)
+            ? null
+            : (int)Math.Ceiling(options.DefaultCommandTimeout.TotalSeconds);
+        Template = factory.CreateConnection() ?? throw new ArgumentException($"{factory.GetType().Name}.CreateConnection() returned null.", nameof(factory));
+        Template.ConnectionString = providerConnectionString;
+        Name = options.PoolName ?? DescribeWithoutSecrets(Dialect, Template);
+        _breaker = new CircuitBreaker(options.CircuitBreakerFailureThreshold, options.CircuitBreakerBreakDuration, _time, _logger, Name);
+        _lastHealthCheck = _time.GetTimestamp();
+
+        // Timers must not capture the creating caller's ExecutionContext (its AsyncLocals would live as long as the pool).
+        using (ExecutionContext.SuppressFlow())
+            _maintenanceTimer = _time.CreateTimer(static s => ((CovetPool)s!).RunMaintenance(), this, options.MaintenanceInterval, options.MaintenanceInterval);
+        CovetLog.PoolCreated(_logger, Name, options.MinPoolSize, options.MaxPoolSize, Dialect.Name);
+        CovetPoolRegistry.Add(this);
+        if (options.MinPoolSize > 0)
+            StartWarmUp();
+    }
+
+    public string Name { get; }
+    public CovetPoolOptions Options { get; }
+    public ProviderDialect Dialect { get; }
+    public DbProviderFactory InnerFactory => _factory;
+    public CovetProviderFactory? OwnerFactory { get; }
+    public string ProviderConnectionString { get; }
+
+    /// <summary>The connection string as the user gave it (Covet keywords included).</summary>
+    public string OriginalConnectionString { get; }
+    internal PoolCounters Counters { get; } = new();
+    internal CircuitBreaker Breaker => _breaker;
+
+    /// <summary>An unopened provider connection with the user's connection string, for metadata while a logical connection is closed.</summary>
+    public DbConnection Template { get; }
+
+    /// <summary>Command timeout to give commands created through Covet; null when the provider connection string sets its own.</summary>
+    public int? CommandTimeoutSeconds { get; }
+
+    public bool IsDisposed => Volatile.Read(ref _disposed);
+
+    // =====================================================================================================
+    // Checkout
+    // =====================================================================================================
+
+    /// <summary>Borrows a connection. The returned lease is the caller's ownership token for <see cref="Return"/>.</summary>
+    public async ValueTask<(PooledConnection Connection, long Lease)> AcquireAsync(bool async, CancellationToken cancellationToken)
+    {
+        var start = _time.GetTimestamp();
+        var transaction = Transaction.Current;
+        if (transaction is not null && TryTakeEnlisted(transaction) is { } enlisted)
+            return (enlisted, CheckOut(enlisted, start));
+
+        while (true)
+        {
+            PooledConnection? connection = null;
+            Waiter? waiter = null;
+            var create = false;
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_idleCount > 0)
+                {
+                    connection = _idle[--_idleCount];
+                    _idle[_idleCount] = null!;
+                    connection.State = SlotState.InUse;
+                }
+                else if (_total < Options.MaxPoolSize)
+                {
+                    _total++;
+                    create = true;
+                }
+                else
+                {
+                    waiter = new Waiter();
+                    _waiters.Enqueue(waiter);
+                    Interlocked.Increment(ref _waiting);
+                }
+            }
+
+            if (waiter is not null)
+            {
+                connection = await WaitAsync(waiter, start, async, cancellationToken).ConfigureAwait(false);
+                create = connection is null; // a freed slot was handed to us: we open the connection
+            }
+
+            if (create)
+                connection = await CreateAsync(async, start, cancellationToken).ConfigureAwait(false);
+            else if (!await PrepareForBorrowerAsync(connection!, async, cancellationToken).ConfigureAwait(false))
+                continue; // it was dead or stale and has been destroyed; try again within the same deadline
+
+            if (transaction is not null)
+                Enlist(connection!, transaction);
+            return (connection!, CheckOut(connection!, start));
+        }
+    }
+
+    /// <summary>Records the checkout and hands out a new lease. Only the new borrower runs this.</summary>
+    private long CheckOut(PooledConnection connection, long start)
+    {
+        var now = _time.GetTimestamp();
+        connection.CheckedOutAt = now;
+        if (_leakDetection)
+        {
+            connection.CheckoutTrace = CheckoutStackTrace.Capture();
+            var thread = Thread.CurrentThread;
+            connection.CheckoutThreadId = thread.ManagedThreadId;
+            connection.CheckoutThreadName = thread.Name;
+        }
+        connection.LeakReported = 0;
+        var lease = Interlocked.Increment(ref connection.Lease);
+        connection.Borrowed = true;
+        Interlocked.Increment(ref Counters.Checkouts);
+        Counters.AcquireTime.Record(_time.GetElapsedTime(start, now));
+        return lease;
+    }
+
+    /// <summary>Validates a connection taken from the idle stack or handed over by a returner. False: it was destroyed.</summary>
+    private async ValueTask<bool> PrepareForBorrowerAsync(PooledConnection connection, bool async, CancellationToken cancellationToken)
+    {
+        var now = _time.GetTimestamp();
+        if (connection.Broken || connection.Generation != Volatile.Read(ref _generation) || connection.HasExpired(now))
+        {
+            Destroy(connection, connection.Broken ? "broken" : connection.HasExpired(now) ? "max lifetime reached" : "pool cleared");
+            return false;
+        }
+        if (connection.NeedsReset)
+        {
+            // Handed over by a returner while we waited: we reset it ourselves, on our own thread, so a waiter never
+            // depends on a thread-pool thread being free (sync callers may be occupying all of them).
+            if (!await TryResetAsync(connection, async, cancellationToken).ConfigureAwait(false))
+                return false;
+            return true;
+        }
+        if (Options.PrePing && now - connection.LastUsedAt > _aliveWindowTicks)
+        {
+            var alive = await Dialect.PingAsync(connection.Physical, Options.ValidationTimeout, Options.HealthQuery, async, cancellationToken).ConfigureAwait(false);
+            if (!alive)
+            {
+                Interlocked.Increment(ref Counters.PrePingFailures);
+                CovetLog.PrePingFailed(_logger, Name, connection.Id);
+                Destroy(connection, "pre-ping failed");
+                return false;
+            }
+            connection.LastUsedAt = _time.GetTimestamp();
+        }
+        return true;
+    }
+
+    /// <summary>Opens a physical connection into a slot already counted in <see cref="_total"/>; gives the slot back on failure.</summary>
+    private async ValueTask<PooledConnection> CreateAsync(bool async, long acquireStart, CancellationToken cancellationToken)
+    {
+        DbConnection? physical = null;
+        var heldHalfOpenTrial = false;
+        try
+        {
+            heldHalfOpenTrial = _breaker.ThrowIfOpen();
+            var started = _time.GetTimestamp();
+            physical = _factory.CreateConnection()!;
+            physical.ConnectionString = await PhysicalConnectionStringAsync(cancellationToken).ConfigureAwait(false);
+            if (async)
+            {
+                // The caller's acquire deadline bounds the open too, so a black-holed server cannot hold it past its timeout.
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var remaining = Options.AcquireTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : Options.AcquireTimeout - _time.GetElapsedTime(acquireStart);
+                if (remaining != Timeout.InfiniteTimeSpan)
+                    deadline.CancelAfter(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+                try
+                {
+                    await physical.OpenAsync(deadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    throw ExhaustedException($"opening a new physical connection did not finish within the acquire timeout");
+                }
+            }
+            else
+            {
+                physical.Open();
+            }
+            var now = _time.GetTimestamp();
+            Counters.CreateTime.Record(_time.GetElapsedTime(started, now));
+            var connection = new PooledConnection(this, physical, now, ExpiryFrom(now), Interlocked.Increment(ref _nextId));
+            lock (_lock)
+            {
+                connection.Generation = _generation;
+                connection.State = SlotState.InUse;
+                _all.Add(connection);
+            }
+            Interlocked.Increment(ref Counters.ConnectionsCreated);
+            _breaker.OnSuccess();
+            CovetLog.ConnectionCreated(_logger, Name, connection.Id, _time.GetElapsedTime(started, now).TotalMilliseconds);
+            return connection;
+        }
+        catch (Exception e)
+        {
+            physical?.Dispose();
+            if (e is not CovetCircuitOpenException)
+            {
+                Interlocked.Increment(ref Counters.ConnectionFailures);
+                if (e is not OperationCanceledException and not CovetPoolExhaustedException)
+                {
+                    CovetLog.ConnectionFailed(_logger, Name, e);
+                    _breaker.OnFailure(e);
+                }
+                else if (heldHalfOpenTrial)
+                {
+                    _breaker.OnFailure(e);
+                }
+            }
+            ReleaseSlot();
+            throw;
+        }
+    }
+
+    private async ValueTask<string> PhysicalConnectionStringAsync(CancellationToken cancellationToken)
+    {
+        if (Options.PasswordProvider is not { } provider)
+            return _physicalConnectionString;
+        var password = await provider(cancellationToken).ConfigureAwait(false);
+        var builder = _factory.CreateConnectionStringBuilder() ?? new DbConnectionStringBuilder();
+        builder.ConnectionString = _physicalConnectionString;
+        builder["Password"] = password;
+        return builder.ConnectionString;
+    }
+
+    private long ExpiryFrom(long now)
+    {
+        if (Options.MaxLifetime <= TimeSpan.Zero || Options.MaxLifetime == Timeout.InfiniteTimeSpan)
+            return long.MaxValue;
+        // Up to 2.5 % earlier, at random, so connections made together do not all expire together (HikariCP does the same).
+        var spread = Options.MaxLifetime * (Random.Shared.NextDouble() * 0.025);
+        return now + ToTimestampTicks(Options.MaxLifetime - spread);
+    }
+
+    // =====================================================================================================
+    // Waiting
+    // =====================================================================================================
+
+    /// <summary>
+    /// A caller waiting for a connection. Its result is a connection, or null meaning "a slot was freed and reserved for
+    /// you: open a new connection". Continuations run asynchronously so a returner never runs a waiter's code inline;
+    /// a sync caller blocked in <see cref="Task.Wait(CancellationToken)"/> is woken directly by the returner, without
+    /// needing a thread-pool thread.
+    /// </summary>
+    private sealed class Waiter() : TaskCompletionSource<PooledConnection?>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private async ValueTask<PooledConnection?> WaitAsync(Waiter waiter, long start, bool async, CancellationToken cancellationToken)
+    {
+        var remaining = Options.AcquireTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : Options.AcquireTimeout - _time.GetElapsedTime(start);
+        if (remaining != Timeout.InfiniteTimeSpan && remaining < TimeSpan.Zero)
+            remaining = TimeSpan.Zero;
+        Exception? stop = null;
+        try
+        {
+            if (async)
+            {
+                await waiter.Task.WaitAsync(remaining, _time, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                using var timeout = remaining == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(remaining, _time);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+                waiter.Task.Wait(linked.Token);
+            }
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException or AggregateException)
+        {
+            stop = e;
+        }
+
+        if (stop is not null && waiter.TrySetCanceled())
+        {
+            // We gave up before anyone handed us anything: nothing to give back.
+            Interlocked.Decrement(ref _waiting);
+            if (cancellationToken.IsCancellationRequested)
+                throw new OperationCanceledException("Opening the connection was cancelled.", stop, cancellationToken);
+            throw ExhaustedException(null);
+        }
+        // Completed (possibly in the same instant as our timeout): the result is ours and must be used or given back.
+        if (waiter.Task.IsCanceled)
+            throw new ObjectDisposedException(GetType().Name, $"Pool '{Name}' was disposed while waiting for a connection.");
+        return waiter.Task.Result;
+    }
+
+    /// <summary>The oldest waiter that has not given up, or null. Call under <see cref="_lock"/>.</summary>
+    private Waiter? DequeueLiveWaiterLocked()
+    {
+        while (_waiters.TryDequeue(out var waiter))
+        {
+            if (!waiter.Task.IsCompleted)
+                return waiter;
+        }
+        return null;
+    }
+
+    /// <summary>Frees a slot: a waiter gets it (to open a connection), otherwise the count goes down.</summary>
+    private void ReleaseSlot()
+    {
+        while (true)
+        {
+            Waiter? waiter;
+            lock (_lock)
+            {
+                waiter = _disposed ? null : DequeueLiveWaiterLocked();
+                if (waiter is null)
+                {
+                    _total--;
+                    return;
+                }
+            }
+            if (waiter.TrySetResult(null))
+            {
+                Interlocked.Decrement(ref _waiting);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Makes a clean, live connection available: to the oldest waiter, else onto the idle stack.</summary>
+    private void MakeAvailable(PooledConnection connection)
+    {
+        while (true)
+        {
+            Waiter? waiter;
+            lock (_lock)
+            {
+                if (_disposed || connection.Generation != _generation)
+                {
+                    waiter = null;
+                }
+                else
+                {
+                    waiter = DequeueLiveWaiterLocked();
+                    if (waiter is null)
+                    {
+                        if (connection.NeedsReset)
+                        {
+                            // No one is waiting: reset in the background, off every caller's path, then come back here.
+                            connection.State = SlotState.Resetting;
+                            ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.Pool.ResetInBackgroundAsync(c), connection, preferLocal: false);
+                            return;
+                        }
+                        connection.State = SlotState.Idle;
+                        connection.IdleSince = _time.GetTimestamp();
+                        _idle[_idleCount++] = connection;
+                        return;
+                    }
+                    connection.State = SlotState.InUse;
+                }
+            }
+            if (waiter is null)
+            {
+                Destroy(connection, _disposed ? "pool disposed" : "pool cleared");
+                return;
+            }
+            if (waiter.TrySetResult(connection))
+            {
+                Interlocked.Decrement(ref _waiting);
+                return;
+            }
+        }
+    }
+
+    // =====================================================================================================
+    // Return
+    // =====================================================================================================
+
+    /// <summary>
+    /// Gives a borrowed connection back. Does nothing if the lease is stale (the slot was reclaimed). Never performs a
+    /// network round trip on the caller's thread: a needed reset runs in the background or is done by the next waiter.
+    /// </summary>
+    /// <param name="connection">The borrowed slot.</param>
+    /// <param name="lease">The lease the borrower got at checkout.</param>
+    /// <param name="pendingRollback">The borrower's still-open transaction, rolled back before anyone else gets the connection.</param>
+    public void Return(PooledConnection connection, long lease, DbTransaction? pendingRollback)
+    {
+        if (Interlocked.CompareExchange(ref connection.Lease, lease + 1, lease) != lease)
+            return; // reclaimed or recovered by the pool meanwhile; it is no longer ours
+        var now = _time.GetTimestamp();
+        var held = _time.GetElapsedTime(connection.CheckedOutAt, now);
+        Counters.UseTime.Record(held);
+        if (connection.LeakReported != 0)
+            CovetLog.LeakReturned(_logger, Name, connection.Id, held.TotalSeconds);
+        connection.CheckoutTrace = null;
+        connection.PendingRollback = pendingRollback;
+        if (pendingRollback is not null)
+            connection.NeedsReset = true;
+
+        // EnlistedIn is set only by the borrower (us), and cleared under the lock by the transaction's completion, which
+        // also reads Borrowed under the lock: so exactly one of the two hands the connection back.
+        if (connection.EnlistedIn is null)
+        {
+            connection.Borrowed = false;
+        }
+        else
+        {
+            lock (_lock)
+            {
+                connection.Borrowed = false;
+                if (connection.EnlistedIn is not null)
+                    return; // parked until the transaction completes (OnTransactionCompleted)
+            }
+        }
+        ReturnToPool(connection, now);
+    }
+
+    private void ReturnToPool(PooledConnection connection, long now)
+    {
+        if (connection.Broken || connection.Physical.State != ConnectionState.Open)
+        {
+            Destroy(connection, "broken");
+            return;
+        }
+        if (connection.DatabaseChanged)
+        {
+            // Resets do not restore the current database on every server; a fresh connection is the safe answer.
+            Destroy(connection, "database changed by the borrower");
+            return;
+        }
+        if (IsDisposed || connection.HasExpired(now) || connection.Generation != Volatile.Read(ref _generation))
+        {
+            Destroy(connection, IsDisposed ? "pool disposed" : connection.HasExpired(now) ? "max lifetime reached" : "pool cleared");
+            return;
+        }
+        if (!connection.NeedsReset || !(_resetEnabled || connection.PendingRollback is not null))
+        {
+            connection.NeedsReset = false;
+            connection.LastUsedAt = now;
+            MakeAvailable(connection);
+            return;
+        }
+        if (Dialect.ResetIsLocal)
+        {
+            // No network: reset inline (SQLite).
+            if (TryResetAsync(connection, async: false, CancellationToken.None).GetAwaiter().GetResult())
+                MakeAvailable(connection);
+            return;
+        }
+        MakeAvailable(connection); // to a waiter (who resets it) or to a background reset
+    }
+
+    private async Task ResetInBackgroundAsync(PooledConnection connection)
+    {
+        if (await TryResetAsync(connection, async: true, CancellationToken.None).ConfigureAwait(false))
+        {
+            lock (_lock)
+                connection.State = SlotState.InUse;
+            MakeAvailable(connection);
+        }
+    }
+
+    /// <summary>Rolls back a pending transaction and resets the session. False: it failed and the connection was destroyed.</summary>
+    private async ValueTask<bool> TryResetAsync(PooledConnection connection, bool async, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (connection.PendingRollback is { } transaction)
+            {
+                connection.PendingRollback = null;
+                if (async)
+                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                else
+                    transaction.Rollback();
+                transaction.Dispose();
+            }
+            if (_resetEnabled)
+                await Dialect.ResetAsync(connection.Physical, Options, async, cancellationToken).ConfigureAwait(false);
+            connection.NeedsReset = false;
+            connection.LastUsedAt = _time.GetTimestamp();
+            return true;
+        }
+        catch (Exception e)
+        {
+            Interlocked.Increment(ref Counters.ResetFailures);
+            CovetLog.ResetFailed(_logger, Name, connection.Id, e);
+            Destroy(connection, "session reset failed");
+            return false;
+        }
+    }
+
+    /// <summary>Closes a physical connection and frees its slot (to a waiter if one is queued).</summary>
+    public void Destroy(PooledConnection connection, string reason)
+    {
+        lock (_lock)
+        {
+            if (connection.State == SlotState.Closed)
+                return;
+            connection.State = SlotState.Closed;
+            _all.Remove(connection);
+        }
+        Interlocked.Increment(ref Counters.ConnectionsDestroyed);
+        CovetLog.ConnectionDestroyed(_logger, Name, connection.Id, reason);
+        try
+        {
+            connection.Physical.Dispose();
+        }
+        catch (Exception)
+        {
+            // Closing a dead connection may throw; it is gone either way.
+        }
+        ReleaseSlot();
+    }
+
+    // =====================================================================================================
+    // System.Transactions
+    // =====================================================================================================
+
+    private PooledConnection? TryTakeEnlisted(Transaction transaction)
+    {
+        lock (_lock)
+        {
+            if (_enlisted.TryGetValue(transaction, out var connection) && !connection.Borrowed && connection.State == SlotState.InUse)
+                return connection;
+            return null;
+        }
+    }
+
+    private void Enlist(PooledConnection connection, Transaction transaction)
+    {
+        try
+        {
+            connection.Physical.EnlistTransaction(transaction);
+        }
+        catch
+        {
+            ReturnToPool(connection, _time.GetTimestamp());
+            throw;
+        }
+        connection.NeedsReset = true;
+        lock (_lock)
+        {
+            connection.EnlistedIn = transaction;
+            _enlisted.TryAdd(transaction, connection);
+        }
+        transaction.TransactionCompleted += (_, _) => OnTransactionCompleted(connection, transaction);
+    }
+
+    private void OnTransactionCompleted(PooledConnection connection, Transaction transaction)
+    {
+        bool parked;
+        lock (_lock)
+        {
+            if (_enlisted.TryGetValue(transaction, out var current) && current == connection)
+                _enlisted.Remove(transaction);
+            connection.EnlistedIn = null;
+            parked = !connection.Borrowed && connection.State == SlotState.InUse;
+        }
+        if (parked)
+            ReturnToPool(connection, _time.GetTimestamp());
+    }
+
+    // =====================================================================================================
+    // Leaks: reclaim and forgotten connections
+    // =====================================================================================================
+
+    /// <summary>Called from a logical connection's finalizer: the borrower was garbage-collected while open.</summary>
+    public void RecoverForgotten(PooledConnection connection, long lease)
+    {
+        if (Interlocked.CompareExchange(ref connection.Lease, lease + 1, lease) != lease)
+            return;
+        connection.Borrowed = false;
+        Interlocked.Increment(ref Counters.ForgottenConnections);
+        Interlocked.Increment(ref Counters.LeaksDetected);
+        var held = _time.GetElapsedTime(connection.CheckedOutAt);
+        // Never do I/O on the finalizer thread.
+        ThreadPool.UnsafeQueueUserWorkItem(static state =>
+        {
+            var (pool, c, heldTime) = state;
+            CovetLog.ForgottenConnection(pool._logger, pool.Name, c.Id, heldTime.TotalSeconds, CheckoutStackTrace.Format(c.CheckoutTrace));
+            pool.Destroy(c, "logical connection garbage-collected while open");
+        }, (this, connection, held), preferLocal: false);
+    }
+
+    private void WatchLeaks(long now)
+    {
+        if (!_leakDetection && Options.MaxCheckoutDuration <= TimeSpan.Zero)
+            return;
+        foreach (var connection in SnapshotAll())
+        {
+            var lease = Volatile.Read(ref connection.Lease);
+            if (!connection.Borrowed)
+                continue;
+            var held = _time.GetElapsedTime(connection.CheckedOutAt, now);
+            var trace = connection.CheckoutTrace;
+            if (Volatile.Read(ref connection.Lease) != lease || !connection.Borrowed)
+                continue; // returned (and maybe borrowed again) while we looked
+
+            if (Options.MaxCheckoutDuration > TimeSpan.Zero && held >= Options.MaxCheckoutDuration)
+            {
+                if (Interlocked.CompareExchange(ref connection.Lease, lease + 1, lease) != lease)
+                    continue;
+                connection.Borrowed = false;
+                if (Interlocked.Exchange(ref connection.LeakReported, 1) == 0)
+                    Interlocked.Increment(ref Counters.LeaksDetected);
+                Interlocked.Increment(ref Counters.LeaksReclaimed);
+                CovetLog.LeakReclaimed(_logger, Name, connection.Id, held.TotalSeconds, Options.MaxCheckoutDuration.TotalSeconds, CheckoutStackTrace.Format(trace));
+                lock (_lock)
+                {
+                    if (connection.EnlistedIn is { } tx && _enlisted.TryGetValue(tx, out var c) && c == connection)
+                        _enlisted.Remove(tx);
+                }
+                Destroy(connection, "reclaimed: held past MaxCheckoutDuration");
+            }
+            else if (_leakDetection && held >= Options.LeakDetectionThreshold && Interlocked.CompareExchange(ref connection.LeakReported, 1, 0) == 0)
+            {
+                Interlocked.Increment(ref Counters.LeaksDetected);
+                CovetLog.LeakSuspected(_logger, Name, connection.Id, held.TotalSeconds, Options.LeakDetectionThreshold.TotalSeconds,
+                    connection.CheckoutThreadId, connection.CheckoutThreadName, CheckoutStackTrace.Format(trace));
+            }
+        }
+    }
+
+    /// <summary>The longest-held checkouts, longest first.</summary>
+    public IReadOnlyList<CovetCheckoutInfo> Holders(int max)
+    {
+        var now = _time.GetTimestamp();
+        return SnapshotAll()
+            .Where(c => c.Borrowed)
+            .Select(c => (Connection: c, Held: _time.GetElapsedTime(c.CheckedOutAt, now), Trace: c.CheckoutTrace))
+            .OrderByDescending(h => h.Held)
+            .Take(max)
+            .Select(h => new CovetCheckoutInfo(h.Held, h.Connection.CheckoutThreadId, h.Connection.CheckoutThreadName,
+                h.Trace is null ? null : CheckoutStackTrace.Format(h.Trace)))
+            .ToList();
+    }
+
+    private CovetPoolExhaustedException ExhaustedException(string? detail)
+    {
+        Interlocked.Increment(ref Counters.AcquireTimeouts);
+        CovetPoolStatistics stats = GetStatistics();
+        var holders = Holders(5);
+        var holdersText = holders.Count == 0
+            ? "   (none)"
+            : string.Join("\n", holders.Select((h, i) =>
+                $"  #{i + 1} held {h.Held.TotalSeconds:F1} s by thread {h.ThreadId}{(h.ThreadName is null ? "" : $" ({h.ThreadName})")}, opened at:\n{h.StackTrace ?? "   (stack trace not captured: leak detection is off)"}"));
+        CovetLog.PoolExhausted(_logger, Name, Options.AcquireTimeout.TotalSeconds, stats.Total, stats.Idle, stats.InUse, stats.Waiting, stats.MaxPoolSize, holdersText);
+        var message =
+            $"Pool '{Name}': timed out after {Options.AcquireTimeout.TotalSeconds:F1} s waiting for a connection" +
+            (detail is null ? "" : $" ({detail})") +
+            $". Total {stats.Total}, idle {stats.Idle}, in use {stats.InUse}, waiting {stats.Waiting}, max {stats.MaxPoolSize}. " +
+            "Raise MaxPoolSize (Covet.MaxPoolSize) or AcquireTimeout (Covet.AcquireTimeout), or find the code holding connections too long. " +
+            $"Longest-held checkouts:\n{holdersText}";
+        return new CovetPoolExhaustedException(message) { PoolName = Name, Holders = holders };
+    }
+
+    // =====================================================================================================
+    // Background maintenance: eviction, health checks, leak watch, minimum refill, circuit probe.
+    // =====================================================================================================
+
+    private void RunMaintenance()
+    {
+        if (Interlocked.Exchange(ref _maintenanceRunning, 1) == 1)
+            return;
+        try
+        {
+            if (IsDisposed)
+                return;
+            var now = _time.GetTimestamp();
+            WatchLeaks(now);
+            EvictIdle(now);
+            if (Options.HealthCheckInterval > TimeSpan.Zero && _time.GetElapsedTime(_lastHealthCheck, now) >= Options.HealthCheckInterval)
+            {
+                _lastHealthCheck = now;
+                _ = CheckIdleHealthAsync();
+            }
+            if (_breaker.State != CovetCircuitState.Closed)
+                _ = ProbeAsync();
+            else
+                StartWarmUp();
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Pool {PoolName}: maintenance failed", Name);
+        }
+        finally
+        {
+            Volatile.Write(ref _maintenanceRunning, 0);
+        }
+    }
+
+    /// <summary>Closes idle connections past their lifetime, and idle ones above the minimum past the idle timeout.</summary>
+    private void EvictIdle(long now)
+    {
+        List<(PooledConnection, string)>? evicted = null;
+        lock (_lock)
+        {
+            var idleTimeout = Options.IdleTimeout > TimeSpan.Zero && Options.IdleTimeout != Timeout.InfiniteTimeSpan ? Options.IdleTimeout : TimeSpan.MaxValue;
+            var kept = 0;
+            var total = _total;
+            // Bottom of the stack first: the coldest connections.
+            for (var i = 0; i < _idleCount; i++)
+            {
+                var c = _idle[i];
+                string? reason = null;
+                if (c.HasExpired(now))
+                    reason = "max lifetime reached";
+                else if (total > Options.MinPoolSize && _time.GetElapsedTime(c.IdleSince, now) >= idleTimeout)
+                    reason = "idle timeout";
+                if (reason is null)
+                {
+                    _idle[kept++] = c;
+                    continue;
+                }
+                total--;
+                c.State = SlotState.InUse; // taken out of the idle set; Destroy closes it
+                (evicted ??= []).Add((c, reason));
+            }
+            for (var i = kept; i < _idleCount; i++)
+                _idle[i] = null!;
+            _idleCount = kept;
+        }
+        if (evicted is not null)
+            foreach (var (c, reason) in evicted)
+                Destroy(c, reason);
+    }
+
+    /// <summary>Pings idle connections not used since the last check; removes the dead and refills to the minimum.</summary>
+    private async Task CheckIdleHealthAsync()
+    {
+        List<PooledConnection> toCheck = [];
+        var now = _time.GetTimestamp();
+        var interval = ToTimestampTicks(Options.HealthCheckInterval);
+        lock (_lock)
+        {
+            var kept = 0;
+            for (var i = 0; i < _idleCount; i++)
+            {
+                var c = _idle[i];
+                if (now - c.LastUsedAt >= interval)
+                {
+                    c.State = SlotState.InUse; // out of the idle set while we test it
+                    toCheck.Add(c);
+                }
+                else
+                {
+                    _idle[kept++] = c;
+                }
+            }
+            for (var i = kept; i < _idleCount; i++)
+                _idle[i] = null!;
+            _idleCount = kept;
+        }
+        foreach (var c in toCheck)
+        {
+            bool alive;
+            try
+            {
+                alive = await Dialect.PingAsync(c.Physical, Options.ValidationTimeout, Options.HealthQuery, async: true, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                alive = false;
+            }
+            if (alive)
+            {
+                c.LastUsedAt = _time.GetTimestamp();
+                MakeAvailable(c);
+            }
+            else
+            {
+                Interlocked.Increment(ref Counters.HealthCheckFailures);
+                CovetLog.HealthCheckFailed(_logger, Name, c.Id);
+                Destroy(c, "health check failed");
+            }
+        }
+        StartWarmUp();
+    }
+
+    /// <summary>Opens connections in the background up to the minimum.</summary>
+    private void StartWarmUp()
+    {
+        int missing;
+        lock (_lock)
+        {
+            if (_disposed)
+                return;
+            missing = Math.Max(0, Options.MinPoolSize - _total);
+            _total += missing; // reserve the slots now so concurrent ticks do not over-create
+        }
+        for (var i = 0; i < missing; i++)
+            _ = WarmOneAsync();
+    }
+
+    private async Task WarmOneAsync()
+    {
+        try
+        {
+            var connection = await CreateAsync(async: true, _time.GetTimestamp(), CancellationToken.None).ConfigureAwait(false);
+            MakeAvailable(connection);
+        }
+        catch (Exception)
+        {
+            // Logged and counted by CreateAsync; the slot was released. The next tick tries again.
+        }
+    }
+
+    /// <summary>While the circuit is not closed, one background attempt per tick: success closes it before any caller has to try.</summary>
+    private async Task ProbeAsync()
+    {
+        lock (_lock)
+        {
+            if (_disposed || _total >= Options.MaxPoolSize)
+                return;
+            _total++;
+        }
+        try
+        {
+            // Bypasses the breaker's open state: probing is how it learns the database is back.
+            var started = _time.GetTimestamp();
+            var physical = _factory.CreateConnection()!;
+            try
+            {
+                physical.ConnectionString = await PhysicalConnectionStringAsync(CancellationToken.None).ConfigureAwait(false);
+                using var cts = new CancellationTokenSource(Options.ValidationTimeout, _time);
+                await physical.OpenAsync(cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                physical.Dispose();
+                _breaker.OnFailure(e);
+                ReleaseSlot();
+                return;
+            }
+            var now = _time.GetTimestamp();
+            var connection = new PooledConnection(this, physical, now, ExpiryFrom(now), Interlocked.Increment(ref _nextId));
+            lock (_lock)
+            {
+                connection.Generation = _generation;
+                connection.State = SlotState.InUse;
+                _all.Add(connection);
+            }
+            Interlocked.Increment(ref Counters.ConnectionsCreated);
+            Counters.CreateTime.Record(_time.GetElapsedTime(started, now));
+            _breaker.OnSuccess();
+            MakeAvailable(connection);
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Pool {PoolName}: circuit probe failed unexpectedly", Name);
+        }
+    }
+
+    // =====================================================================================================
+    // Statistics, clearing, disposal
+    // =====================================================================================================
+
+    public CovetPoolStatistics GetStatistics()
+    {
+        int total, idle, waiting;
+        lock (_lock)
+        {
+            total = _total;
+            idle = _idleCount;
+            waiting = Volatile.Read(ref _waiting);
+        }
+        var now = _time.GetTimestamp();
+        var suspected = _leakDetection
+            ? SnapshotAll().Count(c => c.Borrowed && _time.GetElapsedTime(c.CheckedOutAt, now) >= Options.LeakDetectionThreshold)
+            : 0;
+        var counters = Counters;
+        return new CovetPoolStatistics
+        {
+            PoolName = Name,
+            Total = total,
+            Idle = idle,
+            InUse = total - idle,
+            Waiting = waiting,
+            MinPoolSize = Options.MinPoolSize,
+            MaxPoolSize = Options.MaxPoolSize,
+            Checkouts = Interlocked.Read(ref counters.Checkouts),
+            AcquireP50 = counters.AcquireTime.Percentile(50),
+            AcquireP95 = counters.AcquireTime.Percentile(95),
+            AcquireP99 = counters.AcquireTime.Percentile(99),
+            AcquireMax = counters.AcquireTime.Max,
+            UseP50 = counters.UseTime.Percentile(50),
+            UseP95 = counters.UseTime.Percentile(95),
+            UseP99 = counters.UseTime.Percentile(99),
+            ConnectionsCreated = Interlocked.Read(ref counters.ConnectionsCreated),
+            ConnectionsDestroyed = Interlocked.Read(ref counters.ConnectionsDestroyed),
+            ConnectionFailures = Interlocked.Read(ref counters.ConnectionFailures),
+            PrePingFailures = Interlocked.Read(ref counters.PrePingFailures),
+            HealthCheckFailures = Interlocked.Read(ref counters.HealthCheckFailures),
+            ResetFailures = Interlocked.Read(ref counters.ResetFailures),
+            AcquireTimeouts = Interlocked.Read(ref counters.AcquireTimeouts),
+            SuspectedLeaks = suspected,
+            LeaksDetected = Interlocked.Read(ref counters.LeaksDetected),
+            LeaksReclaimed = Interlocked.Read(ref counters.LeaksReclaimed),
+            ForgottenConnections = Interlocked.Read(ref counters.ForgottenConnections),
+            CircuitRejections = _breaker.Rejections,
+            CircuitState = _breaker.State,
+        };
+    }
+
+    /// <summary>Closes every idle connection now; borrowed ones are closed when they come back.</summary>
+    public void Clear()
+    {
+        var idle = TakeAllIdle(bumpGeneration: true, dispose: false);
+        foreach (var c in idle)
+            Destroy(c, "pool cleared");
+        CovetLog.PoolCleared(_logger, Name, idle.Count, GetStatistics().InUse);
+    }
+
+    private List<PooledConnection> TakeAllIdle(bool bumpGeneration, bool dispose)
+    {
+        lock (_lock)
+        {
+            if (bumpGeneration)
+                _generation++;
+            if (dispose)
+                _disposed = true;
+            var idle = new List<PooledConnection>(_idleCount);
+            for (var i = 0; i < _idleCount; i++)
+            {
+                _idle[i].State = SlotState.InUse;
+                idle.Add(_idle[i]);
+                _idle[i] = null!;
+            }
+            _idleCount = 0;
+            return idle;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (IsDisposed)
+            return;
+        _maintenanceTimer.Dispose();
+        var idle = TakeAllIdle(bumpGeneration: true, dispose: true);
+        List<Waiter> waiters;
+        lock (_lock)
+        {
+            waiters = [.. _waiters];
+            _waiters.Clear();
+        }
+        foreach (var waiter in waiters)
+            if (waiter.TrySetCanceled())
+                Interlocked.Decrement(ref _waiting);
+        foreach (var c in idle)
+            Destroy(c, "pool disposed");
+        CovetPoolRegistry.Remove(this);
+        CovetLog.PoolDisposed(_logger, Name, idle.Count, GetStatistics().InUse);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private List<PooledConnection> SnapshotAll()
+    {
+        lock (_lock)
+            return [.. _all];
+    }
+
+    private long ToTimestampTicks(TimeSpan span) =>
+        span == Timeout.InfiniteTimeSpan ? long.MaxValue : (long)(span.Ticks * (_time.TimestampFrequency / (double)TimeSpan.TicksPerSecond));
+
+    /// <summary>A pool name built only from the data source, database and provider: never from the connection string's secrets.</summary>
+    private static string DescribeWithoutSecrets(ProviderDialect dialect, DbConnection template)
+    {
+        string? dataSource = null, database = null;
+        try
+        {
+            dataSource = template.DataSource;
+            database = template.Database;
+        }
+        catch (Exception)
+        {
+            // Some providers need an open connection for these.
+        }
+        return $"{dialect.Name}://{(string.IsNullOrEmpty(dataSource) ? "?" : dataSource)}/{database}";
+    }
+
+    public override string ToString() => Name;
+}

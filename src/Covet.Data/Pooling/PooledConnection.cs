@@ -1,0 +1,90 @@
+using System.Data.Common;
+using System.Diagnostics;
+using System.Transactions;
+
+namespace Covet.Data.Pooling;
+
+/// <summary>
+/// One physical connection and the pool's bookkeeping about it (a slot). It never references the logical
+/// <see cref="CovetDbConnection"/> that borrows it, so a forgotten logical connection can be garbage-collected and its
+/// finalizer can hand the slot back.
+/// </summary>
+/// <remarks>
+/// Ownership is decided by <see cref="Lease"/>: a borrower holds the lease value it got at checkout, and whoever moves the
+/// lease on with a compare-and-swap (the borrower's return, a reclaim, a finalizer) is the only one who may give the slot
+/// back. Every other field is written either under the pool lock or by the current owner alone.
+/// </remarks>
+internal sealed class PooledConnection
+{
+    public PooledConnection(CovetPool pool, DbConnection physical, long createdAt, long expiresAt, int id)
+    {
+        Pool = pool;
+        Physical = physical;
+        CreatedAt = createdAt;
+        ExpiresAt = expiresAt;
+        LastUsedAt = createdAt;
+        Id = id;
+    }
+
+    public CovetPool Pool { get; }
+    public DbConnection Physical { get; }
+    public int Id { get; }
+
+    /// <summary>Timestamp (<see cref="TimeProvider.GetTimestamp"/>) of creation.</summary>
+    public long CreatedAt { get; }
+
+    /// <summary>Timestamp after which the connection is retired (max lifetime with spread); long.MaxValue when off.</summary>
+    public long ExpiresAt { get; }
+
+    /// <summary>Last time the connection was known alive: created, validated, reset or returned after use.</summary>
+    public long LastUsedAt;
+
+    /// <summary>Idle since (for idle timeout); written when pushed to the idle stack.</summary>
+    public long IdleSince;
+
+    /// <summary>Ownership token, see the class remarks.</summary>
+    public long Lease;
+
+    /// <summary>Written under the pool lock.</summary>
+    public SlotState State;
+
+    /// <summary>Pool generation when created; a <c>ClearPool</c> bumps the pool's generation so older connections are retired.</summary>
+    public int Generation;
+
+    // --- Checkout bookkeeping: written by the borrower at checkout, read by the leak watcher. ---
+    public long CheckedOutAt;
+    public StackTrace? CheckoutTrace;
+    public int CheckoutThreadId;
+    public string? CheckoutThreadName;
+    public int LeakReported; // 0/1, set with Interlocked by the leak watcher
+
+    /// <summary>A borrower ran something that may have changed session state; reset before the next borrower.</summary>
+    public bool NeedsReset;
+
+    /// <summary>The borrower called ChangeDatabase: never re-pool (resets do not restore the database everywhere).</summary>
+    public bool DatabaseChanged;
+
+    /// <summary>A connection-level error was seen: never re-pool.</summary>
+    public volatile bool Broken;
+
+    /// <summary>The ambient transaction the physical connection is enlisted in, if any.</summary>
+    public Transaction? EnlistedIn;
+
+    /// <summary>Set while the slot is borrowed by a logical connection (as opposed to parked for an enlisted transaction).</summary>
+    public volatile bool Borrowed;
+
+    /// <summary>The borrower's transaction left open at return; rolled back before the next borrower.</summary>
+    public DbTransaction? PendingRollback;
+
+    public bool HasExpired(long now) => now >= ExpiresAt;
+
+    public override string ToString() => $"#{Id}";
+}
+
+internal enum SlotState
+{
+    Idle,
+    InUse,
+    Resetting,
+    Closed,
+}

@@ -1,0 +1,78 @@
+using System.Data.Common;
+using System.Linq.Expressions;
+
+namespace Covet.Data.Providers;
+
+/// <summary>
+/// MySQL and MariaDB through MySqlConnector. Liveness is <c>COM_PING</c> (<c>MySqlConnection.PingAsync</c>), reset is
+/// <c>COM_RESET_CONNECTION</c> (<c>ResetConnectionAsync</c>): both protocol-level, bound once by reflection so the core
+/// package does not reference the driver.
+/// </summary>
+internal sealed class MySqlConnectorDialect : ProviderDialect
+{
+    private readonly Func<DbConnection, CancellationToken, Task<bool>>? _ping;
+    private readonly Func<DbConnection, CancellationToken, Task>? _reset;
+
+    public MySqlConnectorDialect(DbProviderFactory factory)
+    {
+        var connectionType = factory.CreateConnection()?.GetType();
+        _ping = Bind<Task<bool>>(connectionType, "PingAsync");
+        _reset = Bind<Task>(connectionType, "ResetConnectionAsync");
+    }
+
+    public override string Name => "mysql";
+
+    public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString)
+    {
+        var builder = factory.CreateConnectionStringBuilder()!;
+        builder.ConnectionString = providerConnectionString;
+        builder["Pooling"] = false;
+        builder["AutoEnlist"] = false;
+        return builder.ConnectionString;
+    }
+
+    public override async ValueTask<bool> PingAsync(DbConnection connection, TimeSpan timeout, string? healthQuery, bool async, CancellationToken cancellationToken)
+    {
+        if (_ping is null || healthQuery is not null)
+            return await base.PingAsync(connection, timeout, healthQuery, async, cancellationToken).ConfigureAwait(false);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        try
+        {
+            // MySqlConnector's sync Ping has no timeout; the async one with a token is the only bounded form.
+            var task = _ping(connection, cts.Token);
+            return async ? await task.ConfigureAwait(false) : task.GetAwaiter().GetResult();
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    public override async ValueTask ResetAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
+    {
+        if (options.ResetQuery is not null || _reset is null)
+        {
+            await base.ResetAsync(connection, options, async, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(options.ValidationTimeout);
+        var task = _reset(connection, cts.Token);
+        if (async)
+            await task.ConfigureAwait(false);
+        else
+            task.GetAwaiter().GetResult();
+    }
+
+    private static Func<DbConnection, CancellationToken, TResult>? Bind<TResult>(Type? connectionType, string method)
+    {
+        var info = connectionType?.GetMethod(method, [typeof(CancellationToken)]);
+        if (info is null || !typeof(TResult).IsAssignableFrom(info.ReturnType))
+            return null;
+        var connection = Expression.Parameter(typeof(DbConnection));
+        var token = Expression.Parameter(typeof(CancellationToken));
+        var call = Expression.Call(Expression.Convert(connection, connectionType!), info, token);
+        return Expression.Lambda<Func<DbConnection, CancellationToken, TResult>>(Expression.Convert(call, typeof(TResult)), connection, token).Compile();
+    }
+}

@@ -1,0 +1,153 @@
+using System.Data;
+using System.Data.Common;
+using System.Net.Sockets;
+
+namespace Covet.Data.Providers;
+
+/// <summary>
+/// What Covet knows about one ADO.NET provider: how to open a physical connection with the driver's own pooling off,
+/// how to test it is alive, how to reset its session, and which errors mean the connection is dead.
+/// </summary>
+/// <remarks>
+/// Dialects recognise providers by type name and bind to driver-specific members by reflection once, so the core package
+/// references no driver and a user only loads the one they use. Methods take <c>async</c> and return a
+/// <see cref="ValueTask"/> that completes synchronously when <c>async</c> is false (the pattern Npgsql uses), so the sync
+/// and async paths share one body.
+/// </remarks>
+internal abstract class ProviderDialect
+{
+    /// <summary>OpenTelemetry <c>db.system.name</c>-style identifier: postgresql, mysql, sqlite, other_sql.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Whether the reset is local (no network round trip), so it can run inline on Close.</summary>
+    public virtual bool ResetIsLocal => false;
+
+    /// <summary>Whether this dialect can reset a session at all (the generic path needs <see cref="CovetPoolOptions.ResetQuery"/>).</summary>
+    public virtual bool CanReset(CovetPoolOptions options) => true;
+
+    /// <summary>
+    /// The connection string given to the provider for physical connections: its own pooling off (so pools are not
+    /// stacked) and automatic enlistment off (Covet enlists explicitly at checkout).
+    /// </summary>
+    public virtual string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString)
+    {
+        var builder = factory.CreateConnectionStringBuilder() ?? new DbConnectionStringBuilder();
+        builder.ConnectionString = providerConnectionString;
+        TrySet(builder, "Pooling", false);
+        TrySet(builder, "Enlist", false);
+        return builder.ConnectionString;
+    }
+
+    /// <summary>True when the connection string already sets a command timeout, so Covet's default must not override it.</summary>
+    public virtual bool ConnectionStringSetsCommandTimeout(string providerConnectionString)
+    {
+        var builder = new DbConnectionStringBuilder { ConnectionString = providerConnectionString };
+        return builder.Keys.Cast<string>().Any(k =>
+            k.Replace(" ", "", StringComparison.Ordinal).EndsWith("commandtimeout", StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>Tests that the connection is alive within <paramref name="timeout"/>. Never throws: a failure means dead.</summary>
+    public virtual async ValueTask<bool> PingAsync(DbConnection connection, TimeSpan timeout, string? healthQuery, bool async, CancellationToken cancellationToken)
+    {
+        if (connection.State != ConnectionState.Open)
+            return false;
+        try
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = healthQuery ?? DefaultHealthQuery;
+            command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds));
+            if (async)
+            {
+                using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                cts.CancelAfter(timeout);
+                await command.ExecuteScalarAsync(cts.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                command.ExecuteScalar();
+            }
+            return connection.State == ConnectionState.Open;
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The liveness query when the user gives none.</summary>
+    protected virtual string DefaultHealthQuery => "SELECT 1";
+
+    /// <summary>Resets session state. Throws on failure; the pool then destroys the connection.</summary>
+    public virtual async ValueTask ResetAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
+    {
+        if (options.ResetQuery is { } sql)
+            await ExecuteAsync(connection, sql, options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether <paramref name="exception"/>, thrown while using <paramref name="connection"/>, means the physical connection is dead.</summary>
+    public virtual bool IsConnectionLevelError(Exception exception, DbConnection connection)
+    {
+        if (connection.State != ConnectionState.Open)
+            return true;
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is IOException or SocketException or TimeoutException)
+                return true;
+            if (e is DbException { SqlState: { } state } && IsConnectionLevelSqlState(state))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>SQLSTATE class 08 (connection exception) and PostgreSQL's shutdown codes (57P01..57P03).</summary>
+    protected static bool IsConnectionLevelSqlState(string state) =>
+        state.StartsWith("08", StringComparison.Ordinal) || state is "57P01" or "57P02" or "57P03";
+
+    /// <summary>Creates the logical connection type users see (Npgsql needs a type named NpgsqlConnection for Dapper).</summary>
+    public virtual CovetDbConnection CreateConnection(CovetProviderFactory? factory, Pooling.CovetPool? pool) => new(factory, pool);
+
+    protected static async ValueTask ExecuteAsync(DbConnection connection, string sql, TimeSpan timeout, bool async, CancellationToken cancellationToken)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds));
+        if (async)
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        else
+            command.ExecuteNonQuery();
+    }
+
+    /// <summary>Sets a keyword only where the provider's own builder recognises it (a plain builder accepts anything).</summary>
+    protected static void TrySet(DbConnectionStringBuilder builder, string keyword, object value)
+    {
+        if (builder.GetType() == typeof(DbConnectionStringBuilder))
+            return;
+        try
+        {
+            if (builder.ContainsKey(keyword))
+                builder[keyword] = value;
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        {
+            // Not a keyword of this provider.
+        }
+    }
+
+    /// <summary>Finds the dialect for a provider by its factory's type.</summary>
+    public static ProviderDialect For(DbProviderFactory factory) =>
+        factory.GetType().FullName switch
+        {
+            "Npgsql.NpgsqlFactory" => new PostgresDialect(),
+            "MySqlConnector.MySqlConnectorFactory" => new MySqlConnectorDialect(factory),
+            "Microsoft.Data.Sqlite.SqliteFactory" => new SqliteDialect(),
+            _ => new GenericDialect(),
+        };
+}
+
+/// <summary>Any other provider: liveness by health query, reset only through <see cref="CovetPoolOptions.ResetQuery"/>.</summary>
+internal sealed class GenericDialect : ProviderDialect
+{
+    public override string Name => "other_sql";
+
+    public override bool CanReset(CovetPoolOptions options) => options.ResetQuery is not null;
+}

@@ -1,0 +1,50 @@
+using System.Data;
+using System.Data.Common;
+
+namespace Covet.Data.Providers;
+
+/// <summary>
+/// SQLite through Microsoft.Data.Sqlite. There is no network, so liveness is the connection's state and the reset runs
+/// inline on Close: it drops TEMP tables and views and detaches attached databases (an open transaction is rolled back by
+/// the pool before any dialect reset).
+/// </summary>
+internal sealed class SqliteDialect : ProviderDialect
+{
+    public override string Name => "sqlite";
+
+    public override bool ResetIsLocal => true;
+
+    public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString)
+    {
+        var builder = factory.CreateConnectionStringBuilder()!;
+        builder.ConnectionString = providerConnectionString;
+        builder["Pooling"] = false;
+        return builder.ConnectionString;
+    }
+
+    public override ValueTask<bool> PingAsync(DbConnection connection, TimeSpan timeout, string? healthQuery, bool async, CancellationToken cancellationToken) =>
+        healthQuery is null
+            ? ValueTask.FromResult(connection.State == ConnectionState.Open)
+            : base.PingAsync(connection, timeout, healthQuery, async, cancellationToken);
+
+    public override async ValueTask ResetAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
+    {
+        if (options.ResetQuery is not null)
+        {
+            await base.ResetAsync(connection, options, async, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var statements = new List<string>();
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText =
+                "SELECT 'DROP ' || type || ' temp.\"' || replace(name, '\"', '\"\"') || '\"' FROM temp.sqlite_master WHERE type IN ('table', 'view') " +
+                "UNION ALL SELECT 'DETACH DATABASE \"' || replace(name, '\"', '\"\"') || '\"' FROM pragma_database_list WHERE name NOT IN ('main', 'temp')";
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+                statements.Add(reader.GetString(0));
+        }
+        foreach (var sql in statements)
+            await ExecuteAsync(connection, sql, options.ValidationTimeout, async: false, cancellationToken).ConfigureAwait(false);
+    }
+}
