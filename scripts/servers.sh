@@ -247,9 +247,10 @@ my_start() {
     # intermediate shell behind.
     (cd / && exec setsid mariadbd --defaults-file="$MY_DIR/my.cnf" --user=mysql) \
         </dev/null >>"$MY_DIR/mysqld.out" 2>&1 9>&- &
-    local deadline=$((SECONDS + START_TIMEOUT))
+    local pid=$! deadline=$((SECONDS + START_TIMEOUT))
     until mariadb-admin --no-defaults -uroot --socket="$MY_DIR/mysqld.sock" \
             --connect-timeout=2 ping >/dev/null 2>&1 && port_open "$MY_PORT"; do
+        pid_alive "$pid" || my_fail "mariadbd exited during startup"
         ((SECONDS < deadline)) || my_fail "MariaDB did not accept connections within ${START_TIMEOUT} s"
         sleep 0.3
     done
