@@ -87,6 +87,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             _maintenanceTimer = _time.CreateTimer(static s => ((CovetPool)s!).RunMaintenance(), this, options.MaintenanceInterval, options.MaintenanceInterval);
         CovetLog.PoolCreated(_logger, Name, options.MinPoolSize, options.MaxPoolSize, Dialect.Name);
         CovetPoolRegistry.Add(this);
+        CovetMetrics.EnsureCreated();
         if (options.MinPoolSize > 0)
             StartWarmUp();
     }
@@ -123,47 +124,67 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         if (transaction is not null && TryTakeEnlisted(transaction) is { } enlisted)
             return (enlisted, CheckOut(enlisted, start));
 
-        while (true)
+        Activity? activity = null; // only for checkouts that wait or open a connection: the fast path stays span-free
+        try
         {
-            PooledConnection? connection = null;
-            Waiter? waiter = null;
-            var create = false;
-            lock (_lock)
+            while (true)
             {
-                ObjectDisposedException.ThrowIf(_disposed, this);
-                if (_idleCount > 0)
+                PooledConnection? connection = null;
+                Waiter? waiter = null;
+                var create = false;
+                lock (_lock)
                 {
-                    connection = _idle[--_idleCount];
-                    _idle[_idleCount] = null!;
-                    connection.State = SlotState.InUse;
+                    ObjectDisposedException.ThrowIf(_disposed, this);
+                    if (_idleCount > 0)
+                    {
+                        connection = _idle[--_idleCount];
+                        _idle[_idleCount] = null!;
+                        connection.State = SlotState.InUse;
+                    }
+                    else if (_total < Options.MaxPoolSize)
+                    {
+                        _total++;
+                        create = true;
+                    }
+                    else
+                    {
+                        waiter = new Waiter();
+                        _waiters.Enqueue(waiter);
+                        Interlocked.Increment(ref _waiting);
+                    }
                 }
-                else if (_total < Options.MaxPoolSize)
+
+                if ((waiter is not null || create) && activity is null && CovetMetrics.ActivitySource.HasListeners())
                 {
-                    _total++;
-                    create = true;
+                    activity = CovetMetrics.ActivitySource.StartActivity("covet.acquire", ActivityKind.Client);
+                    activity?.SetTag(CovetMetrics.PoolNameTag, Name);
+                    activity?.SetTag("covet.acquire.path", waiter is not null ? "wait" : "create");
                 }
-                else
+
+                if (waiter is not null)
                 {
-                    waiter = new Waiter();
-                    _waiters.Enqueue(waiter);
-                    Interlocked.Increment(ref _waiting);
+                    connection = await WaitAsync(waiter, start, async, cancellationToken).ConfigureAwait(false);
+                    create = connection is null; // a freed slot was handed to us: we open the connection
                 }
+
+                if (create)
+                    connection = await CreateAsync(async, start, cancellationToken).ConfigureAwait(false);
+                else if (!await PrepareForBorrowerAsync(connection!, async, cancellationToken).ConfigureAwait(false))
+                    continue; // it was dead or stale and has been destroyed; try again within the same deadline
+
+                if (transaction is not null)
+                    Enlist(connection!, transaction);
+                return (connection!, CheckOut(connection!, start));
             }
-
-            if (waiter is not null)
-            {
-                connection = await WaitAsync(waiter, start, async, cancellationToken).ConfigureAwait(false);
-                create = connection is null; // a freed slot was handed to us: we open the connection
-            }
-
-            if (create)
-                connection = await CreateAsync(async, start, cancellationToken).ConfigureAwait(false);
-            else if (!await PrepareForBorrowerAsync(connection!, async, cancellationToken).ConfigureAwait(false))
-                continue; // it was dead or stale and has been destroyed; try again within the same deadline
-
-            if (transaction is not null)
-                Enlist(connection!, transaction);
-            return (connection!, CheckOut(connection!, start));
+        }
+        catch (Exception e) when (activity is not null)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            throw;
+        }
+        finally
+        {
+            activity?.Dispose();
         }
     }
 
@@ -183,7 +204,10 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         var lease = Interlocked.Increment(ref connection.Lease);
         connection.Borrowed = true;
         Interlocked.Increment(ref Counters.Checkouts);
-        Counters.AcquireTime.Record(_time.GetElapsedTime(start, now));
+        var waited = _time.GetElapsedTime(start, now);
+        Counters.AcquireTime.Record(waited);
+        if (CovetMetrics.WaitTime.Enabled)
+            CovetMetrics.WaitTime.Record(waited.TotalSeconds, CovetMetrics.PoolTag(this));
         return lease;
     }
 
@@ -251,7 +275,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 physical.Open();
             }
             var now = _time.GetTimestamp();
-            Counters.CreateTime.Record(_time.GetElapsedTime(started, now));
+            RecordCreateTime(_time.GetElapsedTime(started, now));
             var connection = new PooledConnection(this, physical, now, ExpiryFrom(now), Interlocked.Increment(ref _nextId));
             lock (_lock)
             {
@@ -283,6 +307,13 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             ReleaseSlot();
             throw;
         }
+    }
+
+    private void RecordCreateTime(TimeSpan elapsed)
+    {
+        Counters.CreateTime.Record(elapsed);
+        if (CovetMetrics.CreateTime.Enabled)
+            CovetMetrics.CreateTime.Record(elapsed.TotalSeconds, CovetMetrics.PoolTag(this));
     }
 
     private async ValueTask<string> PhysicalConnectionStringAsync(CancellationToken cancellationToken)
@@ -452,6 +483,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         var now = _time.GetTimestamp();
         var held = _time.GetElapsedTime(connection.CheckedOutAt, now);
         Counters.UseTime.Record(held);
+        if (CovetMetrics.UseTime.Enabled)
+            CovetMetrics.UseTime.Record(held.TotalSeconds, CovetMetrics.PoolTag(this));
         if (connection.LeakReported != 0)
             CovetLog.LeakReturned(_logger, Name, connection.Id, held.TotalSeconds);
         connection.CheckoutTrace = null;
@@ -903,7 +936,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 _all.Add(connection);
             }
             Interlocked.Increment(ref Counters.ConnectionsCreated);
-            Counters.CreateTime.Record(_time.GetElapsedTime(started, now));
+            RecordCreateTime(_time.GetElapsedTime(started, now));
             _breaker.OnSuccess();
             MakeAvailable(connection);
         }
