@@ -137,7 +137,8 @@ for proj in "${PROJECTS[@]}"; do
         while IFS= read -r t; do
             failed_tests+=("$name: $t")
         done < <(grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\|Aborted\)"[^>]*>' "$trx" \
-                   | sed -n 's/.* testName="\([^"]*\)".*/\1/p')
+                   | sed -n 's/.* testName="\([^"]*\)".*/\1/p' \
+                   | sed 's/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g; s/&apos;/'"'"'/g; s/&amp;/\&/g')
     done
     skipped=$((total - passed - failed))
     ((skipped >= 0)) || skipped=0

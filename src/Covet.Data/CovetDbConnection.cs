@@ -125,8 +125,11 @@ public class CovetDbConnection : DbConnection
     /// <summary>A connection-level error was seen while using the physical connection: it must never be re-pooled.</summary>
     internal void ObserveError(Exception exception)
     {
-        if (_slot is { } slot && slot.Pool.Dialect.IsConnectionLevelError(exception, slot.Physical))
+        if (_slot is { } slot && !slot.Broken && slot.Pool.Dialect.IsConnectionLevelError(exception, slot.Physical))
+        {
             slot.Broken = true;
+            slot.Pool.OnConnectionBroken();
+        }
     }
 
     /// <inheritdoc />

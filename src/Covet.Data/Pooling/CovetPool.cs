@@ -53,6 +53,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private int _nextId;
     private int _maintenanceRunning;                  // 0/1: the maintenance tick never overlaps itself
     private long _lastHealthCheck;
+    private long _validateUsedBefore = long.MinValue; // after a connection died under a borrower, validate every connection used before then
 
     private readonly ITimer _maintenanceTimer;
     private readonly CircuitBreaker _breaker;
@@ -228,7 +229,9 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 return false;
             return true;
         }
-        if (Options.PrePing && now - connection.LastUsedAt > _aliveWindowTicks)
+        // The alive window skips the ping for hot connections, except right after a connection was found dead under a
+        // borrower: then its siblings are suspect too (a server restart or a mass kill), so each is tested once.
+        if (Options.PrePing && (now - connection.LastUsedAt > _aliveWindowTicks || connection.LastUsedAt <= Volatile.Read(ref _validateUsedBefore)))
         {
             var alive = await Dialect.PingAsync(connection.Physical, Options.ValidationTimeout, Options.HealthQuery, async, cancellationToken).ConfigureAwait(false);
             if (!alive)
@@ -510,10 +513,19 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         ReturnToPool(connection, now);
     }
 
+    /// <summary>A borrower's connection died: its siblings may be dead too, so each is validated before its next handout.</summary>
+    public void OnConnectionBroken()
+    {
+        var now = _time.GetTimestamp();
+        if (now > Volatile.Read(ref _validateUsedBefore))
+            Volatile.Write(ref _validateUsedBefore, now);
+    }
+
     private void ReturnToPool(PooledConnection connection, long now)
     {
         if (connection.Broken || connection.Physical.State != ConnectionState.Open)
         {
+            OnConnectionBroken();
             Destroy(connection, "broken");
             return;
         }
