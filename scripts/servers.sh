@@ -122,7 +122,7 @@ ensure_packages() {
 
 pg_ctl_() { (cd / && runuser -u postgres -- "$PG_BIN/pg_ctl" "$@" 9>&-); }
 pg_psql() { (cd / && runuser -u postgres -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
-                -h "$PG_DIR/sock" -p "$PG_PORT" -U postgres -d postgres "$@"); }
+                -h "$PG_DIR/sock" -p "$PG_PORT" -U postgres -d postgres); }  # SQL on stdin
 pg_pid() { head -n1 "$PG_DIR/data/postmaster.pid" 2>/dev/null || true; }
 
 pg_init() {

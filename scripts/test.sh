@@ -42,6 +42,7 @@ stop_servers() {
 }
 RESULTS="$(mktemp -d -t covet-test-results.XXXXXX)"
 KEEP_RESULTS=0
+# shellcheck disable=SC2317  # called from the EXIT trap
 on_exit() {
     stop_servers
     ((KEEP_RESULTS)) || rm -rf -- "$RESULTS"
@@ -145,9 +146,15 @@ for proj in "${PROJECTS[@]}"; do
 
     note=""
     if ((${#trx_files[@]} == 0)); then
-        note="  NO TRX RESULTS (test run crashed or did not start)"; rc=1
+        note="  NO TRX RESULTS (test run crashed or did not start)"
     elif ((test_rc != 0)); then
-        note="  (dotnet test exit code $test_rc)"; rc=1
+        note="  (dotnet test exit code $test_rc)"
+    fi
+    if ((test_rc != 0 || ${#trx_files[@]} == 0)) && ((failed == 0)); then
+        # The run died without a failed result (testhost crash, blame hang timeout): the test
+        # that was running has no result of its own, so count the aborted run as one failure.
+        failed=1
+        failed_tests+=("$name: test run aborted (crash or hang, see the dotnet test output above)")
     fi
     ((failed == 0)) || rc=1
     summary+=("$(printf '  %-36s %5d passed %5d failed %5d skipped%s' "$name" "$passed" "$failed" "$skipped" "$note")")

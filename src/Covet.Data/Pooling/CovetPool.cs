@@ -52,6 +52,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private int _waiting;                             // live waiters (decremented by whoever completes the waiter)
     private int _nextId;
     private int _maintenanceRunning;                  // 0/1: the maintenance tick never overlaps itself
+    private int _probing;                             // 0/1: at most one circuit probe in flight
     private long _lastHealthCheck;
     private long _validateUsedBefore = long.MinValue; // after a connection died under a borrower, validate every connection used before then
 
@@ -121,6 +122,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     public async ValueTask<(PooledConnection Connection, long Lease)> AcquireAsync(bool async, CancellationToken cancellationToken)
     {
         var start = _time.GetTimestamp();
+        if (_breaker.State == CovetCircuitState.Open)
+            _breaker.ThrowIfRejecting(); // fail fast while the database is down, even when idle (likely dead) connections remain
         var transaction = Transaction.Current;
         if (transaction is not null && TryTakeEnlisted(transaction) is { } enlisted)
             return (enlisted, CheckOut(enlisted, start));
@@ -169,9 +172,25 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 }
 
                 if (create)
+                {
                     connection = await CreateAsync(async, start, cancellationToken).ConfigureAwait(false);
-                else if (!await PrepareForBorrowerAsync(connection!, async, cancellationToken).ConfigureAwait(false))
-                    continue; // it was dead or stale and has been destroyed; try again within the same deadline
+                }
+                else
+                {
+                    bool usable;
+                    try
+                    {
+                        usable = await PrepareForBorrowerAsync(connection!, async, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        // Cancelled mid-ping or mid-reset: its state is unknown, so it is closed rather than re-pooled.
+                        Destroy(connection!, "validation interrupted");
+                        throw;
+                    }
+                    if (!usable)
+                        continue; // it was dead or stale and has been destroyed; try again within the same deadline
+                }
 
                 if (transaction is not null)
                     Enlist(connection!, transaction);
@@ -915,10 +934,15 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     /// <summary>While the circuit is not closed, one background attempt per tick: success closes it before any caller has to try.</summary>
     private async Task ProbeAsync()
     {
+        if (Interlocked.Exchange(ref _probing, 1) == 1)
+            return; // one probe at a time, however long a black-holed connect takes
         lock (_lock)
         {
             if (_disposed || _total >= Options.MaxPoolSize)
+            {
+                Volatile.Write(ref _probing, 0);
                 return;
+            }
             _total++;
         }
         try
@@ -955,6 +979,10 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         catch (Exception e)
         {
             _logger.LogError(e, "Pool {PoolName}: circuit probe failed unexpectedly", Name);
+        }
+        finally
+        {
+            Volatile.Write(ref _probing, 0);
         }
     }
 

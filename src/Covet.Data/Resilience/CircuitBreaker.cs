@@ -60,9 +60,16 @@ internal sealed class CircuitBreaker(int threshold, TimeSpan breakDuration, Time
                 _halfOpenAttemptInFlight = true;
                 return true;
             }
+            throw RejectLocked();
+        }
+    }
+
+    private CovetCircuitOpenException RejectLocked()
+    {
+        {
             Interlocked.Increment(ref _rejections);
             var retryAfter = _state == CovetCircuitState.Open ? Max(TimeSpan.Zero, breakDuration - time.GetElapsedTime(_openedAt)) : TimeSpan.Zero;
-            throw new CovetCircuitOpenException(
+            return new CovetCircuitOpenException(
                 $"Pool '{poolName}': the circuit breaker is open since {_openedAtUtc:O} after {_consecutiveFailures} consecutive connection failures; " +
                 $"failing fast. Next attempt in {retryAfter.TotalSeconds:F1} s. The last error is the inner exception.", _lastError)
             {
@@ -70,6 +77,18 @@ internal sealed class CircuitBreaker(int threshold, TimeSpan breakDuration, Time
                 OpenedAt = _openedAtUtc,
                 RetryAfter = retryAfter,
             };
+        }
+    }
+
+    /// <summary>Throws while the circuit is open and the break is not over; otherwise returns (the trial is taken in <see cref="ThrowIfOpen"/>).</summary>
+    public void ThrowIfRejecting()
+    {
+        if (_state != CovetCircuitState.Open)
+            return;
+        lock (_lock)
+        {
+            if (_state == CovetCircuitState.Open && time.GetElapsedTime(_openedAt) < breakDuration)
+                throw RejectLocked();
         }
     }
 
