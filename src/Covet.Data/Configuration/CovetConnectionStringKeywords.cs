@@ -37,6 +37,11 @@ public static class CovetConnectionStringKeywords
         [nameof(CovetPoolOptions.MaintenanceInterval)] = (o, v, k) => o.MaintenanceInterval = ParseSeconds(v, k),
         [nameof(CovetPoolOptions.CircuitBreakerFailureThreshold)] = (o, v, k) => o.CircuitBreakerFailureThreshold = ParseInt(v, k),
         [nameof(CovetPoolOptions.CircuitBreakerBreakDuration)] = (o, v, k) => o.CircuitBreakerBreakDuration = ParseSeconds(v, k),
+        [nameof(CovetPoolOptions.AutoScale)] = (o, v, k) => o.AutoScale = ParseBool(v, k),
+        [nameof(CovetPoolOptions.ScaleUpUtilization)] = (o, v, k) => o.ScaleUpUtilization = ParseDouble(v, k),
+        [nameof(CovetPoolOptions.ScaleDownUtilization)] = (o, v, k) => o.ScaleDownUtilization = ParseDouble(v, k),
+        [nameof(CovetPoolOptions.ScaleStep)] = (o, v, k) => o.ScaleStep = ParseDouble(v, k),
+        [nameof(CovetPoolOptions.ScaleInterval)] = (o, v, k) => o.ScaleInterval = ParseSeconds(v, k),
         [nameof(CovetPoolOptions.PoolName)] = (o, v, _) => o.PoolName = v,
     };
 
@@ -90,6 +95,11 @@ public static class CovetConnectionStringKeywords
             "false" or "no" or "0" or "off" => false,
             _ => throw new CovetConfigurationException(keyword, $"Connection-string keyword '{keyword}' expects true or false, got '{value}'."),
         };
+
+    private static double ParseDouble(string value, string keyword) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var result) && double.IsFinite(result)
+            ? result
+            : throw new CovetConfigurationException(keyword, $"Connection-string keyword '{keyword}' expects a number, got '{value}'.");
 
     private static TimeSpan ParseSeconds(string value, string keyword) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds)

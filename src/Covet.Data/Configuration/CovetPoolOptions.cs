@@ -87,6 +87,21 @@ public sealed class CovetPoolOptions
     /// </summary>
     public TimeSpan CircuitBreakerBreakDuration { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Demand-driven sizing between the minimum and the maximum (see <see cref="ScaleUpUtilization"/>). Default true.</summary>
+    public bool AutoScale { get; set; } = true;
+
+    /// <summary>Utilization (in use / total) at or above which the warm set grows by <see cref="ScaleStep"/>, in the background. Default 0.8.</summary>
+    public double ScaleUpUtilization { get; set; } = 0.8;
+
+    /// <summary>Utilization below which, held for <see cref="ScaleInterval"/>, idle connections are let go by <see cref="ScaleStep"/>. Default 0.5.</summary>
+    public double ScaleDownUtilization { get; set; } = 0.5;
+
+    /// <summary>Fraction of the current size added or removed per resize (at least one connection). Default 0.2.</summary>
+    public double ScaleStep { get; set; } = 0.2;
+
+    /// <summary>Minimum time between two resizes, and how long low utilization must last before shrinking. Default 5 s.</summary>
+    public TimeSpan ScaleInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>A name for the pool in logs, metrics and errors. Default: derived from the data source and database (never the password).</summary>
     public string? PoolName { get; set; }
 
@@ -126,6 +141,12 @@ public sealed class CovetPoolOptions
         NotNegative(LeakDetectionThreshold, nameof(LeakDetectionThreshold));
         NotNegative(MaxCheckoutDuration, nameof(MaxCheckoutDuration));
         NotNegative(CircuitBreakerBreakDuration, nameof(CircuitBreakerBreakDuration));
+        Fraction(ScaleUpUtilization, nameof(ScaleUpUtilization));
+        Fraction(ScaleDownUtilization, nameof(ScaleDownUtilization));
+        Fraction(ScaleStep, nameof(ScaleStep));
+        if (ScaleDownUtilization >= ScaleUpUtilization)
+            throw new CovetConfigurationException(nameof(ScaleDownUtilization), $"ScaleDownUtilization ({ScaleDownUtilization}) must be below ScaleUpUtilization ({ScaleUpUtilization}).");
+        NotNegative(ScaleInterval, nameof(ScaleInterval));
         if (CircuitBreakerFailureThreshold < 0)
             throw new CovetConfigurationException(nameof(CircuitBreakerFailureThreshold), $"CircuitBreakerFailureThreshold must not be negative (was {CircuitBreakerFailureThreshold}).");
         if (TimeProvider is null)
@@ -136,6 +157,12 @@ public sealed class CovetPoolOptions
     {
         if (value <= TimeSpan.Zero && value != Timeout.InfiniteTimeSpan)
             throw new CovetConfigurationException(name, $"{name} must be greater than zero (was {value}).");
+    }
+
+    private static void Fraction(double value, string name)
+    {
+        if (!(value > 0 && value <= 1))
+            throw new CovetConfigurationException(name, $"{name} must be greater than 0 and at most 1 (was {value}).");
     }
 
     private static void NotNegative(TimeSpan value, string name)

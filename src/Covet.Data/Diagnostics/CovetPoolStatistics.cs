@@ -17,6 +17,8 @@ public sealed record CovetPoolStatistics
     public int MinPoolSize { get; init; }
     /// <summary>Configured maximum.</summary>
     public int MaxPoolSize { get; init; }
+    /// <summary>The size demand-driven sizing currently keeps warm (at least the minimum).</summary>
+    public int WarmTarget { get; init; }
     /// <summary>In use as a percentage of the maximum.</summary>
     public double UtilizationPercent => MaxPoolSize == 0 ? 0 : 100.0 * InUse / MaxPoolSize;
     /// <summary>Checkouts since the pool was created.</summary>

@@ -57,6 +57,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private long _validateUsedBefore = long.MinValue; // after a connection died under a borrower, validate every connection used before then
 
     private readonly ITimer _maintenanceTimer;
+    private readonly DemandSizer _sizer;
     private readonly CircuitBreaker _breaker;
 
     public CovetPool(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options, CovetProviderFactory? owner, string originalConnectionString)
@@ -83,6 +84,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         Name = options.PoolName ?? DescribeWithoutSecrets(Dialect, Template);
         _breaker = new CircuitBreaker(options.CircuitBreakerFailureThreshold, options.CircuitBreakerBreakDuration, _time, _logger, Name);
         _lastHealthCheck = _time.GetTimestamp();
+        _sizer = new DemandSizer(options, _time);
 
         // Timers must not capture the creating caller's ExecutionContext (its AsyncLocals would live as long as the pool).
         using (ExecutionContext.SuppressFlow())
@@ -795,6 +797,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             var now = _time.GetTimestamp();
             WatchLeaks(now);
             EvictIdle(now);
+            Resize(now);
             if (Options.HealthCheckInterval > TimeSpan.Zero && _time.GetElapsedTime(_lastHealthCheck, now) >= Options.HealthCheckInterval)
             {
                 _lastHealthCheck = now;
@@ -831,7 +834,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 string? reason = null;
                 if (c.HasExpired(now))
                     reason = "max lifetime reached";
-                else if (total > Options.MinPoolSize && _time.GetElapsedTime(c.IdleSince, now) >= idleTimeout)
+                else if (total > Math.Max(Options.MinPoolSize, _sizer.WarmTarget) && _time.GetElapsedTime(c.IdleSince, now) >= idleTimeout)
                     reason = "idle timeout";
                 if (reason is null)
                 {
@@ -849,6 +852,52 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         if (evicted is not null)
             foreach (var (c, reason) in evicted)
                 Destroy(c, reason);
+    }
+
+    /// <summary>Demand-driven sizing: grows the warm set in the background, or lets the coldest idle connections go.</summary>
+    private void Resize(long now)
+    {
+        if (_breaker.State != CovetCircuitState.Closed)
+            return;
+        int total, idle;
+        lock (_lock)
+        {
+            total = _total;
+            idle = _idleCount;
+        }
+        var delta = _sizer.Evaluate(now, total, total - idle);
+        if (delta > 0)
+        {
+            lock (_lock)
+            {
+                if (_disposed)
+                    return;
+                delta = Math.Min(delta, Options.MaxPoolSize - _total);
+                _total += Math.Max(0, delta); // reserve the slots, as warm-up does
+            }
+            for (var i = 0; i < delta; i++)
+                _ = WarmOneAsync();
+        }
+        else if (delta < 0)
+        {
+            List<PooledConnection> surplus = [];
+            lock (_lock)
+            {
+                // The coldest first: the bottom of the stack.
+                var take = Math.Min(-delta, _idleCount);
+                for (var i = 0; i < take; i++)
+                {
+                    _idle[i].State = SlotState.InUse;
+                    surplus.Add(_idle[i]);
+                }
+                Array.Copy(_idle, take, _idle, 0, _idleCount - take);
+                for (var i = _idleCount - take; i < _idleCount; i++)
+                    _idle[i] = null!;
+                _idleCount -= take;
+            }
+            foreach (var c in surplus)
+                Destroy(c, "demand-driven shrink");
+        }
     }
 
     /// <summary>Pings idle connections not used since the last check; removes the dead and refills to the minimum.</summary>
@@ -1034,6 +1083,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             ForgottenConnections = Interlocked.Read(ref counters.ForgottenConnections),
             CircuitRejections = _breaker.Rejections,
             CircuitState = _breaker.State,
+            WarmTarget = Math.Max(Options.MinPoolSize, _sizer.WarmTarget),
         };
     }
 
