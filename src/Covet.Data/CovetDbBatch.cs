@@ -108,7 +108,9 @@ public sealed class CovetDbBatch : DbBatch
             _inner.Transaction = _transaction;
             return null;
         }
-        _inner.Connection = covet.PhysicalForExecution();
+        _inner.Connection = covet.PhysicalForExecution("");
+        foreach (DbBatchCommand command in _inner.BatchCommands)
+            covet.PhysicalForExecution(command.CommandText);
         var transaction = _transaction as CovetDbTransaction ?? covet.CurrentTransaction;
         _inner.Transaction = transaction is { IsCompleted: false } t && t.Owner == covet ? t.Inner : null;
         return covet;

@@ -128,7 +128,7 @@ public sealed class CovetDbCommand : DbCommand
             _inner.Transaction = _transaction is CovetDbTransaction ct ? ct.Inner : _transaction;
             return null;
         }
-        var physical = covet.PhysicalForExecution();
+        var physical = covet.PhysicalForExecution(_inner.CommandText);
         if (!ReferenceEquals(_inner.Connection, physical))
             _inner.Connection = physical;
         var transaction = _transaction as CovetDbTransaction ?? covet.CurrentTransaction;

@@ -110,11 +110,13 @@ public class CovetDbConnection : DbConnection
         }
     }
 
-    /// <summary>The physical connection for a command about to execute; marks the session as needing a reset.</summary>
-    internal DbConnection PhysicalForExecution()
+    /// <summary>The physical connection for a command about to execute; marks the session as needing a reset when the command may change it.</summary>
+    internal DbConnection PhysicalForExecution(string? commandText = null)
     {
         var physical = Physical;
-        _slot!.NeedsReset = true;
+        var slot = _slot!;
+        if (!slot.NeedsReset && slot.Pool.Dialect.MayChangeSession(commandText))
+            slot.NeedsReset = true;
         return physical;
     }
 
@@ -218,7 +220,7 @@ public class CovetDbConnection : DbConnection
     /// <inheritdoc />
     protected override DbTransaction BeginDbTransaction(IsolationLevel isolationLevel)
     {
-        var physical = PhysicalForExecution();
+        var physical = PhysicalForExecution(""); // a transaction left open is rolled back on Close regardless
         if (CurrentTransaction is not null)
             throw new InvalidOperationException("A transaction is already in progress; nested transactions are not supported.");
         try
@@ -235,7 +237,7 @@ public class CovetDbConnection : DbConnection
     /// <inheritdoc />
     protected override async ValueTask<DbTransaction> BeginDbTransactionAsync(IsolationLevel isolationLevel, CancellationToken cancellationToken)
     {
-        var physical = PhysicalForExecution();
+        var physical = PhysicalForExecution("");
         if (CurrentTransaction is not null)
             throw new InvalidOperationException("A transaction is already in progress; nested transactions are not supported.");
         try

@@ -33,6 +33,9 @@ public static class CovetConnectionStringKeywords
         [nameof(CovetPoolOptions.ResetSessionOnReturn)] = (o, v, k) => o.ResetSessionOnReturn = ParseBool(v, k),
         [nameof(CovetPoolOptions.ResetQuery)] = (o, v, _) => o.ResetQuery = v,
         [nameof(CovetPoolOptions.LeakDetectionThreshold)] = (o, v, k) => o.LeakDetectionThreshold = ParseSeconds(v, k),
+        [nameof(CovetPoolOptions.LeakStackTraces)] = (o, v, k) => o.LeakStackTraces = Enum.TryParse<CovetLeakStackTraces>(v, ignoreCase: true, out var mode) && Enum.IsDefined(mode)
+            ? mode
+            : throw new CovetConfigurationException(k, $"Connection-string keyword '{k}' expects Adaptive, Always or Never, got '{v}'."),
         [nameof(CovetPoolOptions.MaxCheckoutDuration)] = (o, v, k) => o.MaxCheckoutDuration = ParseSeconds(v, k),
         [nameof(CovetPoolOptions.MaintenanceInterval)] = (o, v, k) => o.MaintenanceInterval = ParseSeconds(v, k),
         [nameof(CovetPoolOptions.CircuitBreakerFailureThreshold)] = (o, v, k) => o.CircuitBreakerFailureThreshold = ParseInt(v, k),

@@ -68,6 +68,14 @@ public sealed class CovetPoolOptions
     public TimeSpan LeakDetectionThreshold { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// Which checkouts capture the stack trace of the code that opened the connection (only while leak detection is on).
+    /// A capture walks the whole stack (several µs and kilobytes on a deep stack, more than the rest of a checkout), so the
+    /// default, <see cref="CovetLeakStackTraces.Adaptive"/>, captures one checkout in 32 until the pool suspects a leak and
+    /// every checkout from then on. <see cref="CovetLeakStackTraces.Always"/> captures every checkout.
+    /// </summary>
+    public CovetLeakStackTraces LeakStackTraces { get; set; } = CovetLeakStackTraces.Adaptive;
+
+    /// <summary>
     /// A connection held longer than this is reclaimed: its physical connection is closed and its slot freed; further use of the
     /// leaked <see cref="CovetDbConnection"/> throws <see cref="CovetConnectionReclaimedException"/>.
     /// Default 300 s; <see cref="TimeSpan.Zero"/> turns reclaim off.
@@ -170,4 +178,15 @@ public sealed class CovetPoolOptions
         if (value < TimeSpan.Zero && value != Timeout.InfiniteTimeSpan)
             throw new CovetConfigurationException(name, $"{name} must not be negative (was {value}).");
     }
+}
+
+/// <summary>Which checkouts capture a stack trace for leak reports; see <see cref="CovetPoolOptions.LeakStackTraces"/>.</summary>
+public enum CovetLeakStackTraces
+{
+    /// <summary>One checkout in 32, and every checkout once the pool has suspected a leak (in the last 15 minutes).</summary>
+    Adaptive,
+    /// <summary>Every checkout: the first leak is reported with its trace, at a cost of a stack walk per checkout.</summary>
+    Always,
+    /// <summary>No checkout: leaks are reported with time and thread only.</summary>
+    Never,
 }

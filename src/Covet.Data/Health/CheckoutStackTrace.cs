@@ -18,10 +18,15 @@ internal static class CheckoutStackTrace
 
     public static StackTrace Capture() => new(1, false);
 
+    /// <summary>What a report says when the checkout was not sampled (see <see cref="CovetPoolOptions.LeakStackTraces"/>).</summary>
+    public const string NotCaptured =
+        "   (stack trace not captured for this checkout: with LeakStackTraces=Adaptive, Covet samples one checkout in 32 until it " +
+        "suspects a leak and captures every checkout after that; set Covet.LeakStackTraces=Always to capture all)";
+
     public static string Format(StackTrace? trace)
     {
         if (trace is null)
-            return "   (stack trace not captured: leak detection is off)";
+            return NotCaptured;
         var text = new StringBuilder();
         foreach (var frame in trace.GetFrames())
         {

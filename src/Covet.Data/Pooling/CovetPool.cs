@@ -54,6 +54,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private int _maintenanceRunning;                  // 0/1: the maintenance tick never overlaps itself
     private int _probing;                             // 0/1: at most one circuit probe in flight
     private long _lastHealthCheck;
+    private int _traceSample;                         // Adaptive stack traces: one checkout in 32 is sampled...
+    private long _captureAllUntil = long.MinValue;    // ...and every checkout until then, after a suspected leak
     private long _validateUsedBefore = long.MinValue; // after a connection died under a borrower, validate every connection used before then
 
     private readonly ITimer _maintenanceTimer;
@@ -217,7 +219,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         connection.CheckedOutAt = now;
         if (_leakDetection)
         {
-            connection.CheckoutTrace = CheckoutStackTrace.Capture();
+            connection.CheckoutTrace = ShouldCaptureTrace(now) ? CheckoutStackTrace.Capture() : null;
             var thread = Thread.CurrentThread;
             connection.CheckoutThreadId = thread.ManagedThreadId;
             connection.CheckoutThreadName = thread.Name;
@@ -232,6 +234,17 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             CovetMetrics.WaitTime.Record(waited.TotalSeconds, CovetMetrics.PoolTag(this));
         return lease;
     }
+
+    /// <summary>
+    /// Whether this checkout pays for a stack walk (see <see cref="CovetPoolOptions.LeakStackTraces"/>). The sampling counter
+    /// is deliberately not atomic: a lost increment only shifts which checkout is sampled.
+    /// </summary>
+    private bool ShouldCaptureTrace(long now) => Options.LeakStackTraces switch
+    {
+        CovetLeakStackTraces.Always => true,
+        CovetLeakStackTraces.Never => false,
+        _ => (++_traceSample & 31) == 0 || now < Volatile.Read(ref _captureAllUntil),
+    };
 
     /// <summary>Validates a connection taken from the idle stack or handed over by a returner. False: it was destroyed.</summary>
     private async ValueTask<bool> PrepareForBorrowerAsync(PooledConnection connection, bool async, CancellationToken cancellationToken)
@@ -742,6 +755,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             }
             else if (_leakDetection && held >= Options.LeakDetectionThreshold && Interlocked.CompareExchange(ref connection.LeakReported, 1, 0) == 0)
             {
+                // A leak is suspected: from now on (for 15 minutes) every checkout records where it came from.
+                Volatile.Write(ref _captureAllUntil, now + ToTimestampTicks(TimeSpan.FromMinutes(15)));
                 Interlocked.Increment(ref Counters.LeaksDetected);
                 CovetLog.LeakSuspected(_logger, Name, connection.Id, held.TotalSeconds, Options.LeakDetectionThreshold.TotalSeconds,
                     connection.CheckoutThreadId, connection.CheckoutThreadName, CheckoutStackTrace.Format(trace));
@@ -771,7 +786,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         var holdersText = holders.Count == 0
             ? "   (none)"
             : string.Join("\n", holders.Select((h, i) =>
-                $"  #{i + 1} held {h.Held.TotalSeconds:F1} s by thread {h.ThreadId}{(h.ThreadName is null ? "" : $" ({h.ThreadName})")}, opened at:\n{h.StackTrace ?? "   (stack trace not captured: leak detection is off)"}"));
+                $"  #{i + 1} held {h.Held.TotalSeconds:F1} s by thread {h.ThreadId}{(h.ThreadName is null ? "" : $" ({h.ThreadName})")}, opened at:\n{h.StackTrace ?? CheckoutStackTrace.NotCaptured}"));
         CovetLog.PoolExhausted(_logger, Name, Options.AcquireTimeout.TotalSeconds, stats.Total, stats.Idle, stats.InUse, stats.Waiting, stats.MaxPoolSize, holdersText);
         var message =
             $"Pool '{Name}': timed out after {Options.AcquireTimeout.TotalSeconds:F1} s waiting for a connection" +

@@ -46,6 +46,13 @@ internal abstract class ProviderDialect
             k.Replace(" ", "", StringComparison.Ordinal).EndsWith("commandtimeout", StringComparison.OrdinalIgnoreCase));
     }
 
+    /// <summary>
+    /// Whether running <paramref name="commandText"/> may leave session state for the next borrower (null: unknown, e.g.
+    /// the borrower took the provider connection itself). Server-side code can change anything on a client-server
+    /// database, so only dialects that can prove otherwise say no.
+    /// </summary>
+    public virtual bool MayChangeSession(string? commandText) => true;
+
     /// <summary>Tests that the connection is alive within <paramref name="timeout"/>. Never throws: a failure means dead.</summary>
     public virtual async ValueTask<bool> PingAsync(DbConnection connection, TimeSpan timeout, string? healthQuery, bool async, CancellationToken cancellationToken)
     {

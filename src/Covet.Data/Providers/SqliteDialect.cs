@@ -14,6 +14,13 @@ internal sealed class SqliteDialect : ProviderDialect
 
     public override bool ResetIsLocal => true;
 
+    // SQLite has no server-side code that could create session objects: only a statement naming TEMP (CREATE TEMP
+    // TABLE, temp.x) or ATTACH can leave anything the reset removes, so other statements need no reset at all.
+    public override bool MayChangeSession(string? commandText) =>
+        commandText is null
+        || commandText.Contains("temp", StringComparison.OrdinalIgnoreCase)
+        || commandText.Contains("attach", StringComparison.OrdinalIgnoreCase);
+
     public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString)
     {
         var builder = factory.CreateConnectionStringBuilder()!;
