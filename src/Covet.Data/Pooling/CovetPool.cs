@@ -36,6 +36,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private readonly long _aliveWindowTicks;    // in TimeProvider timestamp units
     private readonly bool _leakDetection;
     private readonly bool _resetEnabled;
+    private readonly bool _queueReset;                // the driver can send the reset with the next command (Npgsql)
 
     // --- The idle set, the waiters and the slot count: guarded by _lock. ---
     private readonly Lock _lock = new();
@@ -77,6 +78,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         _aliveWindowTicks = ToTimestampTicks(options.AliveBypassWindow);
         _leakDetection = options.LeakDetectionThreshold > TimeSpan.Zero;
         _resetEnabled = options.ResetSessionOnReturn && Dialect.CanReset(options);
+        _queueReset = _resetEnabled && Dialect.CanQueueReset(_physicalConnectionString, options);
         _idle = new PooledConnection[options.MaxPoolSize];
         CommandTimeoutSeconds = Dialect.ConnectionStringSetsCommandTimeout(providerConnectionString)
             ? null
@@ -586,6 +588,15 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             // No network: reset inline (SQLite).
             if (TryResetAsync(connection, async: false, CancellationToken.None).GetAwaiter().GetResult())
                 MakeAvailable(connection);
+            return;
+        }
+        if (_queueReset && connection.PendingRollback is null && Dialect.TryQueueResetWithNextCommand(connection.Physical))
+        {
+            // The driver sends the reset together with the next command (Npgsql's own pool does the same): no round trip
+            // at all, and the connection is available at once.
+            connection.NeedsReset = false;
+            connection.LastUsedAt = now;
+            MakeAvailable(connection);
             return;
         }
         MakeAvailable(connection); // to a waiter (who resets it) or to a background reset

@@ -9,7 +9,23 @@ namespace Covet.Data.Providers;
 /// </summary>
 internal sealed class PostgresDialect : ProviderDialect
 {
+    private readonly Postgres.NpgsqlResetPipelining? _pipelining;
+
+    public PostgresDialect(DbProviderFactory factory) =>
+        _pipelining = factory.CreateConnection()?.GetType() is { } type ? Postgres.NpgsqlResetPipelining.For(type) : null;
+
     public override string Name => "postgresql";
+
+    public override bool CanQueueReset(string physicalConnectionString, CovetPoolOptions options)
+    {
+        if (_pipelining is null || options.ResetQuery is not null)
+            return false;
+        // A keepalive timer writes to an idle connection; queueing into the same buffer would race it.
+        var builder = new DbConnectionStringBuilder { ConnectionString = physicalConnectionString };
+        return !(builder.TryGetValue("Keepalive", out var value) && Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) is { } text && text != "0");
+    }
+
+    public override bool TryQueueResetWithNextCommand(DbConnection connection) => _pipelining?.TryQueue(connection) == true;
 
     public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString)
     {
@@ -20,8 +36,30 @@ internal sealed class PostgresDialect : ProviderDialect
         return builder.ConnectionString;
     }
 
-    public override async ValueTask ResetAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken) =>
-        await ExecuteAsync(connection, options.ResetQuery ?? "DISCARD ALL", options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+    // What DISCARD ALL does, minus DEALLOCATE ALL and DISCARD PLANS: used while Npgsql holds prepared statements, which
+    // must stay valid on the server (Npgsql's own pool makes the same choice).
+    private const string ResetKeepingPreparedStatements =
+        "SET SESSION AUTHORIZATION DEFAULT;RESET ALL;CLOSE ALL;UNLISTEN *;SELECT pg_advisory_unlock_all();DISCARD SEQUENCES;DISCARD TEMP";
+
+    public override async ValueTask ResetAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
+    {
+        if (options.ResetQuery is { } custom)
+        {
+            await ExecuteAsync(connection, custom, options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (_pipelining is null)
+        {
+            // Without Npgsql's internals we cannot see the transaction state: DISCARD ALL fails inside a transaction block,
+            // and a failed reset destroys the connection, so an open transaction still never reaches the next borrower.
+            await ExecuteAsync(connection, "DISCARD ALL", options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (_pipelining.InTransaction(connection))
+            await ExecuteAsync(connection, "ROLLBACK", options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+        var sql = _pipelining.HasPreparedStatements(connection) ? ResetKeepingPreparedStatements : "DISCARD ALL";
+        await ExecuteAsync(connection, sql, options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+    }
 
     // Dapper turns on PostgreSQL array parameters (`= any(@ids)`) only for a connection whose type is named
     // NpgsqlConnection, so Npgsql pools hand out this subclass.

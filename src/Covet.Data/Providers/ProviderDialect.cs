@@ -91,6 +91,15 @@ internal abstract class ProviderDialect
             await ExecuteAsync(connection, sql, options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Arranges for the driver to send the session reset together with the connection's next command, without I/O now.
+    /// False when the driver cannot (then the pool resets with a round trip off the caller's path).
+    /// </summary>
+    public virtual bool TryQueueResetWithNextCommand(DbConnection connection) => false;
+
+    /// <summary>Whether <see cref="TryQueueResetWithNextCommand"/> may be used for a pool with these settings (decided once per pool).</summary>
+    public virtual bool CanQueueReset(string physicalConnectionString, CovetPoolOptions options) => false;
+
     /// <summary>Whether <paramref name="exception"/>, thrown while using <paramref name="connection"/>, means the physical connection is dead.</summary>
     public virtual bool IsConnectionLevelError(Exception exception, DbConnection connection)
     {
@@ -140,11 +149,18 @@ internal abstract class ProviderDialect
         }
     }
 
-    /// <summary>Finds the dialect for a provider by its factory's type.</summary>
-    public static ProviderDialect For(DbProviderFactory factory) =>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, ProviderDialect> Dialects = new();
+
+    /// <summary>
+    /// Finds the dialect for a provider by its factory's type. Dialects are stateless and bind driver members once, so one
+    /// instance per factory type serves every pool.
+    /// </summary>
+    public static ProviderDialect For(DbProviderFactory factory) => Dialects.GetOrAdd(factory.GetType(), static (_, f) => Create(f), factory);
+
+    private static ProviderDialect Create(DbProviderFactory factory) =>
         factory.GetType().FullName switch
         {
-            "Npgsql.NpgsqlFactory" => new PostgresDialect(),
+            "Npgsql.NpgsqlFactory" => new PostgresDialect(factory),
             "MySqlConnector.MySqlConnectorFactory" => new MySqlConnectorDialect(factory),
             "Microsoft.Data.Sqlite.SqliteFactory" => new SqliteDialect(),
             _ => new GenericDialect(),

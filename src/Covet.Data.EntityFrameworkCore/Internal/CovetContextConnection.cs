@@ -1,0 +1,272 @@
+using System.Data.Common;
+using System.Runtime.CompilerServices;
+using System.Transactions;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
+
+namespace Covet.Data.EntityFrameworkCore.Internal;
+
+/// <summary>
+/// One context's use of Covet (a scoped service of the context's internal service provider): for the duration of each
+/// open that EF manages it borrows a physical connection from Covet and hands EF the provider's own connection object.
+/// </summary>
+/// <remarks>
+/// <para>The flow. EF's <c>RelationalConnection.Open</c> raises <c>ConnectionOpening</c> while its open count is 0. We
+/// borrow a <see cref="CovetDbConnection"/>, take its <see cref="CovetDbConnection.UnderlyingConnection"/> (the provider's
+/// own, already open <c>NpgsqlConnection</c>, <c>SqliteConnection</c>, <c>MySqlConnection</c>), put it in EF's place
+/// (not owned, so EF never closes or disposes it itself) and suppress EF's open. EF then only ever sees the provider's
+/// connection type, so every cast, type mapping, parameter and data reader of the provider works. <c>ConnectionClosing</c>
+/// (count back to 0) suppresses EF's close, puts EF's own connection object back and closes the Covet connection, which
+/// returns the physical connection to the pool (or parks it while it is enlisted in a transaction).</para>
+/// <para>Lifetime. A context disposed (or returned to an <c>AddDbContextPool</c> pool) while open gives the connection back
+/// here (<see cref="Dispose"/>, <see cref="IResettableService.ResetState"/>), after letting EF roll back a transaction it
+/// still has. Nothing but the context references this object, so a context that is neither closed nor disposed lets the
+/// <see cref="CovetDbConnection"/> be collected: its finalizer recovers the slot and Covet logs the leak with the stack
+/// trace of the open; one held past the leak threshold is reported while it is still held.</para>
+/// <para>What is left alone: a connection the application gave EF (<c>UseNpgsql(connection)</c>,
+/// <c>Database.SetDbConnection</c>), and EF's secondary connections (Npgsql's admin and unpooled clones, SQLite's
+/// read-only connection, MySQL's server-level connection), which EF creates and opens for database creation and
+/// existence checks.</para>
+/// </remarks>
+internal sealed class CovetContextConnection : IResettableService, IDisposable, IAsyncDisposable
+{
+    // Context → its state, for events raised while the context is disposed (its service provider then throws).
+    private static readonly ConditionalWeakTable<DbContext, CovetContextConnection> ByContext = new();
+
+    private readonly RelationalConnection? _relational;
+    private readonly CovetPoolOptionsExtension _extension;
+    private readonly DbConnection? _applicationConnection;
+    private ProviderConnectionSetup? _setup;
+
+    private CovetProviderFactory? _factory;
+    private DbProviderFactory? _inner;
+    private CovetDbConnection? _covet;   // reused by every borrow of this context
+
+    // The current borrow.
+    private bool _borrowed;
+    private DbConnection? _physical;
+    private DbConnection? _original;
+    private bool _originalOwned;
+
+    public CovetContextConnection(IRelationalConnection relationalConnection, IDbContextOptions options, ICurrentDbContext currentContext)
+    {
+        ByContext.AddOrUpdate(currentContext.Context, this);
+        _relational = relationalConnection as RelationalConnection;
+        _extension = options.FindExtension<CovetPoolOptionsExtension>()
+                     ?? throw new InvalidOperationException("The context's options have no CovetPoolOptionsExtension.");
+        _applicationConnection = options.Extensions.OfType<RelationalOptionsExtension>().FirstOrDefault()?.Connection;
+    }
+
+    /// <summary>The state of <paramref name="context"/>, if it was created.</summary>
+    public static CovetContextConnection? Find(DbContext context) => ByContext.TryGetValue(context, out var state) ? state : null;
+
+    /// <summary>Whether a physical connection of Covet is EF's connection right now.</summary>
+    public bool IsBorrowed => _borrowed;
+
+    /// <summary>Whether <paramref name="bound"/> is EF's own connection object and <paramref name="current"/> the physical connection that replaces it.</summary>
+    public bool IsBorrowedFor(DbConnection bound, DbConnection current) =>
+        _borrowed && ReferenceEquals(current, _physical) && ReferenceEquals(bound, _original);
+
+    /// <summary>The Covet connection this context borrows through (after its first pooled open).</summary>
+    public CovetDbConnection? CovetConnection => _covet;
+
+    /// <summary>Handles EF's ConnectionOpening. True: the connection is open and EF must not open it.</summary>
+    public async ValueTask<bool> TryBorrowAsync(ConnectionEventData eventData, bool async, CancellationToken cancellationToken)
+    {
+        if (_relational is not { } relational)
+            return false;
+
+        // EF lost track of a borrow: the physical connection died and EF saw it closed, so its Close raised no
+        // ConnectionClosing. Give it back (the pool sees it is not open and destroys it) and carry on with a new one.
+        DbConnection? stale = null;
+        if (_borrowed)
+        {
+            stale = _physical;
+            Release(restoreOriginal: ReferenceEquals(RelationalConnectionAccess.Current(relational), stale));
+        }
+
+        var connection = RelationalConnectionAccess.Current(relational);
+        if (connection is null)
+            return false;
+        if (!ReferenceEquals(connection, eventData.Connection) && !(stale is not null && ReferenceEquals(eventData.Connection, stale)))
+            return false; // one of EF's secondary connections
+        if (!RelationalConnectionAccess.IsOwned(relational) || ReferenceEquals(connection, _applicationConnection))
+            return false; // the application's own connection object
+
+        var setup = _setup ??= ProviderConnectionSetup.For(relational);
+        if (setup.FindDataSource(relational) is { } dataSource)
+            throw DataSourceNotSupported(dataSource);
+
+        var covet = GetCovetConnection(connection, relational);
+        var suppressAmbient = Transaction.Current is not null
+                              && (!setup.SupportsAmbientTransactions(relational) || relational.CurrentAmbientTransaction is null);
+        if (suppressAmbient)
+        {
+            // EF does not enlist this connection (the provider cannot, or the connection string says Enlist=false),
+            // so Covet must not either: SqliteConnection.EnlistTransaction throws NotSupportedException.
+            using var scope = new TransactionScope(TransactionScopeOption.Suppress, TransactionScopeAsyncFlowOption.Enabled);
+            await OpenAsync(covet, async, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await OpenAsync(covet, async, cancellationToken).ConfigureAwait(false);
+        }
+
+        DbConnection physical;
+        try
+        {
+            physical = covet.UnderlyingConnection;
+            setup.Initialize(relational, physical);
+        }
+        catch
+        {
+            covet.Close();
+            throw;
+        }
+
+        _original = connection;
+        _originalOwned = true;
+        _physical = physical;
+        _borrowed = true;
+        RelationalConnectionAccess.Swap(relational, physical, owned: false);
+        return true;
+    }
+
+    /// <summary>Handles EF's ConnectionClosing and ConnectionDisposing. True: the connection went back to Covet and EF must not close it.</summary>
+    public bool TryReturn(ConnectionEventData eventData)
+    {
+        if (!_borrowed || !ReferenceEquals(eventData.Connection, _physical))
+            return false;
+        Release(restoreOriginal: ReferenceEquals(RelationalConnectionAccess.Current(_relational!), _physical));
+        return true;
+    }
+
+    /// <summary>Closes idle physical connections of this context's pool (borrowed ones close when they come back).</summary>
+    public void ClearPool()
+    {
+        if (_relational is not { } relational)
+            return;
+        var connection = _borrowed ? _original : RelationalConnectionAccess.Current(relational) ?? relational.DbConnection;
+        if (connection is null || DbProviderFactories.GetFactory(connection) is not { } inner)
+            return;
+        var factory = CovetEfPools.FindFactory(inner, _extension.Key);
+        if (factory is not null && ConnectionStringOf(relational, connection) is { Length: > 0 } connectionString)
+            factory.ClearPool(connectionString);
+    }
+
+    /// <summary>Statistics of this context's pool, or null when the context does not borrow from Covet.</summary>
+    public CovetPoolStatistics? GetStatistics()
+    {
+        if (_covet is { } covet)
+            return covet.GetPoolStatistics();
+        if (_relational is not { } relational)
+            return null;
+        var connection = RelationalConnectionAccess.Current(relational) ?? relational.DbConnection;
+        if (!RelationalConnectionAccess.IsOwned(relational) || ReferenceEquals(connection, _applicationConnection))
+            return null;
+        return GetCovetConnection(connection, relational).GetPoolStatistics();
+    }
+
+    void IResettableService.ResetState() => ReleaseAtEndOfUse();
+
+    Task IResettableService.ResetStateAsync(CancellationToken cancellationToken) => ReleaseAtEndOfUseAsync().AsTask();
+
+    public void Dispose() => ReleaseAtEndOfUse();
+
+    public ValueTask DisposeAsync() => ReleaseAtEndOfUseAsync();
+
+    private void ReleaseAtEndOfUse()
+    {
+        if (!_borrowed)
+            return;
+        // A transaction EF began is still open on the physical connection: EF rolls it back first (its Dispose closes
+        // the connection it opened, which comes back through TryReturn), so the pool never gets it mid-transaction.
+        if (_relational?.CurrentTransaction is { } transaction)
+        {
+            try
+            {
+                transaction.Dispose();
+            }
+            catch (Exception)
+            {
+                // A dead connection cannot roll back; the pool destroys it.
+            }
+        }
+        if (_borrowed)
+            Release(restoreOriginal: ReferenceEquals(RelationalConnectionAccess.Current(_relational!), _physical));
+    }
+
+    private async ValueTask ReleaseAtEndOfUseAsync()
+    {
+        if (!_borrowed)
+            return;
+        if (_relational?.CurrentTransaction is { } transaction)
+        {
+            try
+            {
+                await transaction.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // A dead connection cannot roll back; the pool destroys it.
+            }
+        }
+        if (_borrowed)
+            Release(restoreOriginal: ReferenceEquals(RelationalConnectionAccess.Current(_relational!), _physical));
+    }
+
+    /// <summary>Ends the borrow: EF's own connection object back in its place (if ours is still there), the physical one back to Covet.</summary>
+    private void Release(bool restoreOriginal)
+    {
+        var covet = _covet!;
+        if (restoreOriginal)
+            RelationalConnectionAccess.Swap(_relational!, _original, _originalOwned);
+        _borrowed = false;
+        _physical = null;
+        _original = null;
+        covet.Close();
+    }
+
+    private static ValueTask OpenAsync(CovetDbConnection covet, bool async, CancellationToken cancellationToken)
+    {
+        if (async)
+            return new ValueTask(covet.OpenAsync(cancellationToken));
+        covet.Open();
+        return ValueTask.CompletedTask;
+    }
+
+    private CovetDbConnection GetCovetConnection(DbConnection connection, RelationalConnection relational)
+    {
+        var inner = DbProviderFactories.GetFactory(connection)
+                    ?? throw new InvalidOperationException(
+                        $"{connection.GetType().FullName} does not expose its DbProviderFactory, so Covet cannot create physical connections for it.");
+        if (!ReferenceEquals(inner, _inner))
+        {
+            _factory = CovetEfPools.GetFactory(inner, _extension.Key);
+            _inner = inner;
+            _covet?.Dispose();
+            _covet = null;
+        }
+        var connectionString = ConnectionStringOf(relational, connection);
+        if (string.IsNullOrEmpty(connectionString))
+            throw new InvalidOperationException("The context has no connection string; Covet needs one to find the pool.");
+        _covet ??= (CovetDbConnection)_factory!.CreateConnection();
+        if (_covet.ConnectionString != connectionString)
+            _covet.ConnectionString = connectionString;
+        return _covet;
+    }
+
+    // EF's own string (as configured, password included) rather than the connection object's, which some providers
+    // normalise or strip of the password.
+    private static string? ConnectionStringOf(RelationalConnection relational, DbConnection connection) =>
+        relational.ConnectionString is { Length: > 0 } configured ? configured : connection.ConnectionString;
+
+    private static NotSupportedException DataSourceNotSupported(DbDataSource dataSource) => new(
+        $"This context creates its connections from a {dataSource.GetType().Name} (with Npgsql: UseNpgsql(dataSource), MapEnum/MapRange " +
+        "or plugins in UseNpgsql's options, ConfigureDataSource, or an NpgsqlDataSource registered in the application's services). " +
+        "Covet opens its physical connections from the provider's DbProviderFactory and a connection string, which would lose the data " +
+        "source's type mappings, plugins and callbacks, so it does not pool this context. Configure the context with a connection string, " +
+        "or remove UseCovetPool for it.");
+}
