@@ -106,6 +106,7 @@ public static class CovetConnectionStringKeywords
 
     private static TimeSpan ParseSeconds(string value, string keyword) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds)
+            && Math.Abs(seconds) <= TimeSpan.MaxValue.TotalSeconds / 2
             ? TimeSpan.FromSeconds(seconds)
-            : throw new CovetConfigurationException(keyword, $"Connection-string keyword '{keyword}' expects a number of seconds, got '{value}'.");
+            : throw new CovetConfigurationException(keyword, $"Connection-string keyword '{keyword}' expects a number of seconds (at most {TimeSpan.MaxValue.TotalSeconds / 2:E0}), got '{value}'.");
 }

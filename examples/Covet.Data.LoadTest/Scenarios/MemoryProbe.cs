@@ -1,0 +1,220 @@
+using System.Data.Common;
+using System.Diagnostics;
+using Covet.Data.LoadTest.Progress;
+using Covet.Data.LoadTest.Reporting;
+using Dapper;
+
+namespace Covet.Data.LoadTest.Scenarios;
+
+/// <summary>
+/// Measures the managed memory a pool retains per pooled connection and per caller waiting for a connection.
+/// </summary>
+/// <remarks>
+/// <para>Method: retained heap, not allocations. Each measurement is the live managed heap right after a full, blocking,
+/// compacting collection (see <see cref="Heap"/>; the same idea as <c>GC.GetTotalMemory(forceFullCollection: true)</c>
+/// without its allocation-context noise), taken before and after a state change, divided by the number of things the
+/// change added. Allocation counters (<see cref="GC.GetAllocatedBytesForCurrentThread"/>) would count garbage too, and
+/// miss what other threads allocate.</para>
+/// <para><b>Per pooled connection.</b> A fresh pool; one connection opened, used and closed first (so one-off costs such as
+/// Npgsql's type catalogue and JIT are paid before the baseline). Baseline. Then <c>MaxPoolSize</c> connections are
+/// opened together, each runs the query, and all are closed: the pool now holds <c>MaxPoolSize</c> idle physical
+/// connections, <c>MaxPoolSize − 1</c> more than at the baseline. Bytes per pooled connection =
+/// (after − baseline) / (MaxPoolSize − 1), the median of three fresh pools (a one-off release elsewhere in the process,
+/// such as the thread-static caches of a retiring thread-pool thread, can otherwise swing one measurement by tens of
+/// kilobytes). It includes the provider's physical connection (buffers, socket) as well as
+/// the pool's own bookkeeping, for Covet and the provider's pool alike.</para>
+/// <para><b>Per waiting caller.</b> All <c>MaxPoolSize</c> connections are opened and held (the pool is exhausted).
+/// Baseline. Then W callers each create a connection and call <c>OpenAsync</c>, which cannot complete; once all W are
+/// known to be blocked (Covet: <see cref="CovetPoolStatistics.Waiting"/> = W; the provider: every caller has entered
+/// <c>OpenAsync</c> and none has come back), the heap is measured again. Bytes per waiting caller =
+/// (after − baseline) / W − harness, where harness is the same measurement with callers that await a task that never
+/// completes instead of <c>OpenAsync</c> (the caller's own async state machine and task, which any application has
+/// too). The connection object each caller created is counted as the pool's cost: waiting requires one. The holders are
+/// then released and every waiter must complete its query.</para>
+/// </remarks>
+public sealed class MemoryProbe(ProviderProfile profile, LoadTestSettings settings)
+{
+    private static double? _harnessBytesPerCaller;
+
+    /// <summary>Measures <paramref name="kind"/> on a fresh pool of its own.</summary>
+    public async Task<MemoryProbeResult> RunAsync(PoolKind kind, IProgressPhase phase, CancellationToken cancellationToken)
+    {
+        var max = settings.MaxPoolSize;
+        var waiters = settings.ProbeWaiters;
+        // The probe's waiters must not time out while the heap is being measured.
+        var poolSettings = new PoolSettings(max, 0, TimeSpan.FromMinutes(2));
+
+        // --- Per pooled connection: the median of three fresh pools ------------------------------------------
+        var perConnection = new List<double>();
+        string? note = null;
+        for (var attempt = 0; attempt < 3 && max >= 2; attempt++)
+        {
+            phase.Update(attempt * 0.33, "measuring idle connections");
+            await using var fresh = PoolUnderTest.Create(profile, kind, poolSettings);
+            await FillPoolAsync(fresh.DataSource, 1, settings.Query, cancellationToken);
+            await Task.Delay(300, cancellationToken); // a new pool releases some start-up garbage in its first moments
+            var before = Heap();
+            await FillPoolAsync(fresh.DataSource, max, settings.Query, cancellationToken);
+            await Task.Delay(200, cancellationToken); // background resets (Covet on a network database) finish
+            var after = Heap();
+            perConnection.Add((after - before) / (double)(max - 1));
+            if (fresh.Snapshot() is { } s && s.Total != max)
+                note = $"expected {max} pooled connections after filling the pool, it reports {s.Total}. ";
+        }
+        perConnection.Sort();
+
+        await using var pool = PoolUnderTest.Create(profile, kind, poolSettings);
+        var source = pool.DataSource;
+        await FillPoolAsync(source, 1, settings.Query, cancellationToken);
+
+        // --- Per waiting caller -------------------------------------------------------------------------------
+        if (kind == PoolKind.Provider && !profile.ProviderPoolHasMaximum)
+        {
+            return new MemoryProbeResult
+            {
+                PooledConnections = max - 1,
+                BytesPerPooledConnection = Median(perConnection),
+                PooledConnectionSamples = perConnection,
+                Note = note + $"{profile.ProviderPoolLabel} has no maximum: callers never wait.",
+            };
+        }
+
+        phase.Update(2, $"measuring {waiters:N0} waiting callers");
+        var harness = _harnessBytesPerCaller ??= MeasureHarness(waiters);
+        var holders = await Task.WhenAll(Enumerable.Range(0, max).Select(_ => OpenAsync(source, cancellationToken)));
+        var tasks = new Task[waiters];
+        var entered = new StrongBox<int>();
+        await Task.Delay(300, cancellationToken);
+        var baseline = Heap();
+        for (var i = 0; i < waiters; i++)
+            tasks[i] = WaiterAsync(source, entered, settings.Query, cancellationToken);
+        var blocked = await AllBlockedAsync(pool, tasks, entered, waiters);
+        var waiting = Heap();
+        GC.KeepAlive(tasks);
+
+        phase.Update(3, "releasing the waiters");
+        foreach (var holder in holders)
+            await holder.DisposeAsync();
+        long errors = 0;
+        try
+        {
+            await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(2), cancellationToken);
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            errors = tasks.Count(t => !t.IsCompletedSuccessfully);
+        }
+
+        return new MemoryProbeResult
+        {
+            PooledConnections = max - 1,
+            BytesPerPooledConnection = Median(perConnection),
+            PooledConnectionSamples = perConnection,
+            WaitingCallers = waiters,
+            BytesPerWaitingCaller = blocked ? (waiting - baseline) / (double)waiters - harness : null,
+            HarnessBytesPerCaller = harness,
+            Note = blocked ? note : note + "the waiters did not all block within 30 s; no figure.",
+            Errors = errors,
+        };
+    }
+
+    private static double? Median(List<double> sorted) => sorted.Count == 0 ? null : sorted[sorted.Count / 2];
+
+    private static async Task<DbConnection> OpenAsync(DbDataSource source, CancellationToken cancellationToken)
+    {
+        var connection = source.CreateConnection();
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
+
+    /// <summary>
+    /// Opens <paramref name="count"/> connections at once, uses and closes them, leaving them idle in the pool. A method of
+    /// its own so that no reference to the logical connections survives in the caller's async state machine.
+    /// </summary>
+    private static async Task FillPoolAsync(DbDataSource source, int count, string query, CancellationToken cancellationToken)
+    {
+        var opened = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => OpenAsync(source, cancellationToken)));
+        foreach (var connection in opened)
+            await connection.ExecuteScalarAsync<int>(query);
+        foreach (var connection in opened)
+            await connection.DisposeAsync();
+    }
+
+    private static async Task WaiterAsync(DbDataSource source, StrongBox<int> entered, string query, CancellationToken cancellationToken)
+    {
+        await using var connection = source.CreateConnection();
+        Interlocked.Increment(ref entered.Value);
+        await connection.OpenAsync(cancellationToken);
+        await connection.ExecuteScalarAsync<int>(query);
+    }
+
+    // Same parameters and locals as WaiterAsync, so its state machine is the same size; it creates no connection.
+    private static async Task FakeWaiterAsync(StrongBox<int> entered, Task never)
+    {
+        DbConnection? connection = null;
+        Interlocked.Increment(ref entered.Value);
+        await never;
+        GC.KeepAlive(connection);
+    }
+
+    /// <summary>Waits until every waiter is blocked in <c>OpenAsync</c>.</summary>
+    private static async Task<bool> AllBlockedAsync(PoolUnderTest pool, Task[] tasks, StrongBox<int> entered, int waiters)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            var anyCompleted = tasks.Any(t => t.IsCompleted);
+            if (anyCompleted)
+                return false; // a waiter got a connection or failed: the pool was not exhausted
+            var ready = pool.Covet is { } covet
+                ? covet.GetStatistics().Waiting == waiters
+                : Volatile.Read(ref entered.Value) == waiters;
+            if (ready)
+            {
+                // Let any work the opens queued (timers, continuations) settle.
+                await Task.Delay(200);
+                return !tasks.Any(t => t.IsCompleted);
+            }
+            await Task.Delay(20);
+        }
+        return false;
+    }
+
+    /// <summary>Bytes per caller of callers that await a task that never completes (the caller's own cost).</summary>
+    private static double MeasureHarness(int callers)
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tasks = new Task[callers];
+        var entered = new StrongBox<int>();
+        var before = Heap();
+        for (var i = 0; i < callers; i++)
+            tasks[i] = FakeWaiterAsync(entered, never.Task);
+        var after = Heap();
+        never.SetResult();
+        Task.WaitAll(tasks);
+        return (after - before) / (double)callers;
+    }
+
+    /// <summary>
+    /// Live managed bytes right after a full, blocking, compacting collection: the size of every generation after that
+    /// collection less its fragmentation. Unlike <see cref="GC.GetTotalMemory(bool)"/> read afterwards, it does not
+    /// count the 8 KB allocation contexts threads grab as soon as they allocate again, which made single readings jump
+    /// by multiples of 8 KB.
+    /// </summary>
+    private static long Heap()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        var info = GC.GetGCMemoryInfo(GCKind.FullBlocking);
+        long live = 0;
+        foreach (var generation in info.GenerationInfo)
+            live += generation.SizeAfterBytes - generation.FragmentationAfterBytes;
+        return live;
+    }
+
+    private sealed class StrongBox<T>
+    {
+        public T Value = default!;
+    }
+}
