@@ -42,7 +42,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private readonly Lock _lock = new();
     private readonly PooledConnection[] _idle;       // LIFO: hot connections on top, the coldest at the bottom age out
     private int _idleCount;
-    private readonly Queue<Waiter> _waiters = new(); // FIFO; may hold waiters that already timed out (skipped on dequeue)
+    private readonly Queue<Waiter> _waiters = new(); // FIFO; may hold finished waiters (skipped on dequeue, dropped by the timer)
+    private long _waiterTimerDue = long.MaxValue;     // when the waiter timer fires next
     private readonly List<PooledConnection> _all = [];// every live slot, for the leak watch, health checks and shutdown
     private int _total;
     private int _generation;                          // bumped by Clear(); older connections are retired on return
@@ -57,9 +58,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private long _lastHealthCheck;
     private int _traceSample;                         // Adaptive stack traces: one checkout in 32 is sampled...
     private long _captureAllUntil = long.MinValue;    // ...and every checkout until then, after a suspected leak
-    private long _validateUsedBefore = long.MinValue; // after a connection died under a borrower, validate every connection used before then
+    private long _validateUsedBefore = long.MinValue;
+    private long _lastExhaustedLog = long.MinValue; // after a connection died under a borrower, validate every connection used before then
 
     private readonly ITimer _maintenanceTimer;
+    private readonly ITimer _waiterTimer;
     private readonly DemandSizer _sizer;
     private readonly CircuitBreaker _breaker;
 
@@ -92,7 +95,10 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
 
         // Timers must not capture the creating caller's ExecutionContext (its AsyncLocals would live as long as the pool).
         using (ExecutionContext.SuppressFlow())
+        {
             _maintenanceTimer = _time.CreateTimer(static s => ((CovetPool)s!).RunMaintenance(), this, options.MaintenanceInterval, options.MaintenanceInterval);
+            _waiterTimer = _time.CreateTimer(static s => ((CovetPool)s!).ExpireWaiters(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
         CovetLog.PoolCreated(_logger, Name, options.MinPoolSize, options.MaxPoolSize, Dialect.Name);
         CovetPoolRegistry.Add(this);
         CovetMetrics.EnsureCreated();
@@ -158,9 +164,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                     }
                     else
                     {
-                        waiter = new Waiter();
-                        _waiters.Enqueue(waiter);
-                        Interlocked.Increment(ref _waiting);
+                        waiter = EnqueueWaiterLocked(start);
                     }
                 }
 
@@ -381,48 +385,118 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// A caller waiting for a connection. Its result is a connection, or null meaning "a slot was freed and reserved for
-    /// you: open a new connection". Continuations run asynchronously so a returner never runs a waiter's code inline;
-    /// a sync caller blocked in <see cref="Task.Wait(CancellationToken)"/> is woken directly by the returner, without
-    /// needing a thread-pool thread.
+    /// you: open a new connection"; it faults with <see cref="WaitTimedOut"/> when its deadline passes and is cancelled by
+    /// the caller's token or the pool's disposal. Whoever completes it decrements <see cref="_waiting"/>. Continuations run
+    /// asynchronously so a returner never runs a waiter's code inline; a sync caller blocked in <see cref="Task.Wait(TimeSpan)"/>
+    /// is woken directly by the returner, without needing a thread-pool thread.
     /// </summary>
-    private sealed class Waiter() : TaskCompletionSource<PooledConnection?>(TaskCreationOptions.RunContinuationsAsynchronously);
+    private sealed class Waiter(CovetPool pool, long deadline) : TaskCompletionSource<PooledConnection?>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public readonly long Deadline = deadline;
+        public CancellationTokenRegistration Cancellation;
+
+        public bool TryExpire() => Completed(TrySetException(WaitTimedOut));
+
+        public bool TryCancel() => Completed(TrySetCanceled());
+
+        public bool TryHand(PooledConnection? connection) => Completed(TrySetResult(connection));
+
+        private bool Completed(bool won)
+        {
+            if (won)
+                Interlocked.Decrement(ref pool._waiting);
+            return won;
+        }
+    }
+
+    /// <summary>Marks a waiter whose deadline passed; never thrown (the waiter builds the real exception).</summary>
+    private static readonly TimeoutException WaitTimedOut = new("Covet acquire deadline passed.");
+
+    /// <summary>
+    /// Queues a waiter with its deadline. One timer per pool (not one per waiter) expires waiters: it is due at the earliest
+    /// deadline in the queue, so ten thousand waiters cost one timer. Call under <see cref="_lock"/>.
+    /// </summary>
+    private Waiter EnqueueWaiterLocked(long start)
+    {
+        var deadline = Options.AcquireTimeout == Timeout.InfiniteTimeSpan ? long.MaxValue : start + ToTimestampTicks(Options.AcquireTimeout);
+        var waiter = new Waiter(this, deadline);
+        _waiters.Enqueue(waiter);
+        Interlocked.Increment(ref _waiting);
+        if (deadline < _waiterTimerDue)
+            ScheduleWaiterTimerLocked(deadline, _time.GetTimestamp());
+        return waiter;
+    }
+
+    private void ScheduleWaiterTimerLocked(long due, long now)
+    {
+        _waiterTimerDue = due;
+        if (due != long.MaxValue)
+            _waiterTimer.Change(_time.GetElapsedTime(now, Math.Max(now, due)), Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The waiter timer: expires every waiter past its deadline, drops finished ones from the queue, re-arms for the next deadline.</summary>
+    private void ExpireWaiters()
+    {
+        List<Waiter>? expired = null;
+        lock (_lock)
+        {
+            var now = _time.GetTimestamp();
+            var next = long.MaxValue;
+            for (var i = _waiters.Count; i > 0; i--)
+            {
+                var waiter = _waiters.Dequeue();
+                if (waiter.Task.IsCompleted)
+                    continue; // served elsewhere, cancelled or expired: drop it so the queue never grows with the dead
+                if (waiter.Deadline <= now)
+                {
+                    (expired ??= []).Add(waiter);
+                    continue;
+                }
+                next = Math.Min(next, waiter.Deadline);
+                _waiters.Enqueue(waiter); // order is kept: every live waiter goes round once
+            }
+            ScheduleWaiterTimerLocked(next, now);
+        }
+        if (expired is not null)
+            foreach (var waiter in expired)
+                waiter.TryExpire();
+    }
 
     private async ValueTask<PooledConnection?> WaitAsync(Waiter waiter, long start, bool async, CancellationToken cancellationToken)
     {
-        var remaining = Options.AcquireTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : Options.AcquireTimeout - _time.GetElapsedTime(start);
-        if (remaining != Timeout.InfiniteTimeSpan && remaining < TimeSpan.Zero)
-            remaining = TimeSpan.Zero;
-        Exception? stop = null;
-        try
+        if (cancellationToken.CanBeCanceled)
+            waiter.Cancellation = cancellationToken.UnsafeRegister(static w => ((Waiter)w!).TryCancel(), waiter);
+        var task = waiter.Task;
+        if (async)
         {
-            if (async)
-            {
-                await waiter.Task.WaitAsync(remaining, _time, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                using var timeout = remaining == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(remaining, _time);
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
-                waiter.Task.Wait(linked.Token);
-            }
+            await ((Task)task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException or AggregateException)
+        else
         {
-            stop = e;
+            // The pool timer expires the waiter; the bounded wait is a safety net in real time that needs no thread-pool
+            // thread (the timer does), so sync callers time out even when they have tied up the whole thread pool.
+            var remaining = Options.AcquireTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : Options.AcquireTimeout - _time.GetElapsedTime(start);
+            bool done;
+            try
+            {
+                done = task.Wait(remaining < TimeSpan.Zero && remaining != Timeout.InfiniteTimeSpan ? TimeSpan.Zero : remaining);
+            }
+            catch (AggregateException)
+            {
+                done = true; // faulted or cancelled: inspected below
+            }
+            if (!done)
+                waiter.TryExpire();
         }
+        waiter.Cancellation.Dispose();
 
-        if (stop is not null && waiter.TrySetCanceled())
-        {
-            // We gave up before anyone handed us anything: nothing to give back.
-            Interlocked.Decrement(ref _waiting);
-            if (cancellationToken.IsCancellationRequested)
-                throw new OperationCanceledException("Opening the connection was cancelled.", stop, cancellationToken);
+        if (task.IsCompletedSuccessfully)
+            return task.Result; // ours now: the caller uses it or gives it back
+        if (task.IsFaulted)
             throw ExhaustedException(null);
-        }
-        // Completed (possibly in the same instant as our timeout): the result is ours and must be used or given back.
-        if (waiter.Task.IsCanceled)
-            throw new ObjectDisposedException(GetType().Name, $"Pool '{Name}' was disposed while waiting for a connection.");
-        return waiter.Task.Result;
+        if (cancellationToken.IsCancellationRequested)
+            throw new OperationCanceledException("Opening the connection was cancelled.", cancellationToken);
+        throw new ObjectDisposedException(GetType().Name, $"Pool '{Name}' was disposed while waiting for a connection.");
     }
 
     /// <summary>The oldest waiter that has not given up, or null. Call under <see cref="_lock"/>.</summary>
@@ -451,11 +525,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                     return;
                 }
             }
-            if (waiter.TrySetResult(null))
-            {
-                Interlocked.Decrement(ref _waiting);
+            if (waiter.TryHand(null))
                 return;
-            }
         }
     }
 
@@ -496,11 +567,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 Destroy(connection, _disposed ? "pool disposed" : "pool cleared");
                 return;
             }
-            if (waiter.TrySetResult(connection))
-            {
-                Interlocked.Decrement(ref _waiting);
+            if (waiter.TryHand(connection))
                 return;
-            }
         }
     }
 
@@ -798,7 +866,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             ? "   (none)"
             : string.Join("\n", holders.Select((h, i) =>
                 $"  #{i + 1} held {h.Held.TotalSeconds:F1} s by thread {h.ThreadId}{(h.ThreadName is null ? "" : $" ({h.ThreadName})")}, opened at:\n{h.StackTrace ?? CheckoutStackTrace.NotCaptured}"));
-        CovetLog.PoolExhausted(_logger, Name, Options.AcquireTimeout.TotalSeconds, stats.Total, stats.Idle, stats.InUse, stats.Waiting, stats.MaxPoolSize, holdersText);
+        // One log entry per episode, not one per rejected caller: at most one a second.
+        var now = _time.GetTimestamp();
+        var last = Volatile.Read(ref _lastExhaustedLog);
+        if ((last == long.MinValue || _time.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(1)) && Interlocked.CompareExchange(ref _lastExhaustedLog, now, last) == last)
+            CovetLog.PoolExhausted(_logger, Name, Options.AcquireTimeout.TotalSeconds, stats.Total, stats.Idle, stats.InUse, stats.Waiting, stats.MaxPoolSize, holdersText);
         var message =
             $"Pool '{Name}': timed out after {Options.AcquireTimeout.TotalSeconds:F1} s waiting for a connection" +
             (detail is null ? "" : $" ({detail})") +
@@ -1155,8 +1227,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             _waiters.Clear();
         }
         foreach (var waiter in waiters)
-            if (waiter.TrySetCanceled())
-                Interlocked.Decrement(ref _waiting);
+            waiter.TryCancel();
+        _waiterTimer.Dispose();
         foreach (var c in idle)
             Destroy(c, "pool disposed");
         CovetPoolRegistry.Remove(this);
