@@ -2,6 +2,7 @@ using System.Globalization;
 using Covet.Data.EntityFrameworkCore.Internal;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -53,14 +54,37 @@ public sealed class CovetPoolOptionsExtension : IDbContextOptionsExtension
                 services.RemoveAt(i);
         services.AddScoped<IDatabaseCreator>(static p =>
             new CovetDatabaseCreator(p.GetRequiredService<IRelationalDatabaseCreator>(), p.GetRequiredService<CovetContextConnection>()));
+
+        // The provider's migrator (registered by its Use* before this extension: Validate checks the order), wrapped.
+        var migrator = services.LastOrDefault(d => d.ServiceType == typeof(IMigrator));
+        if (migrator is not null)
+        {
+            services.Remove(migrator);
+            services.AddScoped<IMigrator>(p => new CovetMigrator(
+                CreateInner<IMigrator>(p, migrator),
+                p.GetRequiredService<IRelationalConnection>(),
+                p.GetRequiredService<IRelationalDatabaseCreator>(),
+                p.GetRequiredService<CovetContextConnection>()));
+        }
     }
+
+    private static T CreateInner<T>(IServiceProvider provider, ServiceDescriptor descriptor) where T : class =>
+        (T)(descriptor.ImplementationInstance
+            ?? descriptor.ImplementationFactory?.Invoke(provider)
+            ?? ActivatorUtilities.CreateInstance(provider, descriptor.ImplementationType!));
 
     /// <inheritdoc />
     public void Validate(IDbContextOptions options)
     {
-        if (!options.Extensions.OfType<RelationalOptionsExtension>().Any())
+        var extensions = options.Extensions.ToList();
+        var provider = extensions.FindIndex(e => e is RelationalOptionsExtension);
+        if (provider < 0)
             throw new InvalidOperationException(
                 "UseCovetPool needs a relational database provider: configure one first, e.g. options.UseNpgsql(connectionString).UseCovetPool().");
+        if (extensions.IndexOf(this) < provider)
+            throw new InvalidOperationException(
+                "Call UseCovetPool after the database provider's Use* method (options.UseNpgsql(connectionString).UseCovetPool()): " +
+                "it wraps services the provider registers.");
         RelationalConnectionAccess.EnsureSupported();
     }
 

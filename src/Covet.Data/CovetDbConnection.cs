@@ -22,8 +22,9 @@ public class CovetDbConnection : DbConnection
     private static readonly StateChangeEventArgs ClosedToOpen = new(ConnectionState.Closed, ConnectionState.Open);
     private static readonly StateChangeEventArgs OpenToClosed = new(ConnectionState.Open, ConnectionState.Closed);
 
-    private readonly CovetProviderFactory? _factory; // set when created through the factory: the pool is found from the connection string
-    private CovetPool? _pool;                         // fixed when created by a data source; else resolved at Open
+    private readonly CovetProviderFactory? _factory; // the Covet factory (DbProviderFactory of this connection)
+    private readonly bool _poolIsFixed;               // created by a data source: its pool, never another
+    private CovetPool? _pool;                         // fixed when created by a data source; else resolved from the connection string at Open
     private string _connectionString = "";
 
     // The borrowed physical connection and our ownership token for it (see PooledConnection.Lease).
@@ -35,6 +36,7 @@ public class CovetDbConnection : DbConnection
     {
         _factory = factory;
         _pool = pool;
+        _poolIsFixed = pool is not null;
         if (pool is not null)
             _connectionString = pool.OriginalConnectionString;
         // Only an open connection needs its finalizer (to recover a forgotten slot); Open re-registers it.
@@ -54,7 +56,7 @@ public class CovetDbConnection : DbConnection
         {
             if (_slot is not null)
                 throw new InvalidOperationException("The connection string cannot be changed while the connection is open.");
-            if (_factory is null)
+            if (_poolIsFixed || _factory is null)
                 throw new InvalidOperationException("This connection belongs to a CovetDataSource; its connection string is the data source's.");
             _connectionString = value ?? "";
             _pool = null;
@@ -122,7 +124,8 @@ public class CovetDbConnection : DbConnection
 
     internal CovetDbTransaction? CurrentTransaction => _transaction is { IsCompleted: false } t ? t : null;
 
-    internal int? DefaultCommandTimeout => _pool?.CommandTimeoutSeconds ?? _factory?.DefaultCommandTimeoutSeconds;
+    // A known pool decides (null: the provider connection string sets its own timeout); otherwise the factory's default.
+    internal int? DefaultCommandTimeout => _pool is { } pool ? pool.CommandTimeoutSeconds : _factory?.DefaultCommandTimeoutSeconds;
 
     /// <summary>A connection-level error was seen while using the physical connection: it must never be re-pooled.</summary>
     internal void ObserveError(Exception exception)
@@ -294,7 +297,7 @@ public class CovetDbConnection : DbConnection
     {
         if (_pool is { IsDisposed: false } pool)
             return pool;
-        if (_pool is not null && _factory is null)
+        if (_poolIsFixed)
             throw new ObjectDisposedException(nameof(CovetDataSource), "The data source of this connection has been disposed.");
         if (string.IsNullOrEmpty(_connectionString))
             throw new InvalidOperationException("The ConnectionString property has not been initialized.");
@@ -305,7 +308,7 @@ public class CovetDbConnection : DbConnection
     {
         if (_pool is { } pool)
             return pool.Template;
-        if (string.IsNullOrEmpty(_connectionString) || _factory is null)
+        if (string.IsNullOrEmpty(_connectionString) || _factory is null || _poolIsFixed)
             return null;
         return ResolvePool().Template;
     }

@@ -49,6 +49,7 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
     private DbConnection? _physical;
     private DbConnection? _original;
     private bool _originalOwned;
+    private Transaction? _enlistedByCovet; // the ambient transaction Covet's checkout enlisted the borrow in
 
     public CovetContextConnection(IRelationalConnection relationalConnection, IDbContextOptions options, ICurrentDbContext currentContext)
     {
@@ -64,6 +65,22 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
 
     /// <summary>Whether a physical connection of Covet is EF's connection right now.</summary>
     public bool IsBorrowed => _borrowed;
+
+    /// <summary>Whether this context's connections are pooled by Covet (EF creates them from a connection string).</summary>
+    public bool IsPooledContext
+    {
+        get
+        {
+            if (_relational is not { } relational)
+                return false;
+            if (_borrowed)
+                return true;
+            var current = RelationalConnectionAccess.Current(relational) ?? relational.DbConnection;
+            return RelationalConnectionAccess.IsOwned(relational)
+                   && !ReferenceEquals(current, _applicationConnection)
+                   && (_setup ??= ProviderConnectionSetup.For(relational)).FindDataSource(relational) is null;
+        }
+    }
 
     /// <summary>Whether <paramref name="bound"/> is EF's own connection object and <paramref name="current"/> the physical connection that replaces it.</summary>
     public bool IsBorrowedFor(DbConnection bound, DbConnection current) =>
@@ -129,6 +146,7 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
         _original = connection;
         _originalOwned = true;
         _physical = physical;
+        _enlistedByCovet = suppressAmbient ? null : Transaction.Current;
         _borrowed = true;
         RelationalConnectionAccess.Swap(relational, physical, owned: false);
         return true;
@@ -223,10 +241,79 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
         var covet = _covet!;
         if (restoreOriginal)
             RelationalConnectionAccess.Swap(_relational!, _original, _originalOwned);
+        var enlistedByCovet = _enlistedByCovet;
         _borrowed = false;
         _physical = null;
         _original = null;
+        _enlistedByCovet = null;
+
+        // Opened before a TransactionScope and closed inside it: EF enlisted the physical connection in that transaction
+        // (HandleAmbientTransactions, on its next open) without Covet knowing, so the pool would hand a connection in the
+        // middle of someone else's transaction to its next borrower. It stays out of the pool until the transaction
+        // completes. (A connection Covet's checkout enlisted is parked by the pool itself.)
+        if (Transaction.Current is { } ambient && !ambient.Equals(enlistedByCovet) && IsActive(ambient)
+            && _setup is { } setup && setup.SupportsAmbientTransactions(_relational!) && _relational!.CurrentAmbientTransaction is not null)
+        {
+            _covet = null; // the next borrow gets a logical connection of its own
+            ParkUntilCompleted(covet, ambient);
+            return;
+        }
         covet.Close();
+    }
+
+    private static void ParkUntilCompleted(CovetDbConnection covet, Transaction transaction)
+    {
+        var closed = 0;
+        void CloseOnce()
+        {
+            if (Interlocked.Exchange(ref closed, 1) == 0)
+                covet.Close();
+        }
+        transaction.TransactionCompleted += (_, _) => CloseOnce();
+        if (!IsActive(transaction))
+            CloseOnce(); // completed before the handler was attached
+    }
+
+    private static bool IsActive(Transaction transaction)
+    {
+        try
+        {
+            return transaction.TransactionInformation.Status == TransactionStatus.Active;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// After EF created or migrated the schema: the provider reloads its cache of the database's types (Npgsql loads
+    /// enums, extensions and ranges once per connection string, with <c>ReloadTypes</c>), and the pool is cleared so
+    /// connections opened before the change are replaced by ones that know the new types.
+    /// </summary>
+    public async ValueTask RefreshAfterSchemaChangeAsync(bool async, CancellationToken cancellationToken)
+    {
+        if (!IsPooledContext || _relational is not { } relational)
+            return;
+        using (new TransactionScope(TransactionScopeOption.Suppress, TransactionScopeAsyncFlowOption.Enabled))
+        {
+            if (async)
+                await relational.OpenAsync(cancellationToken).ConfigureAwait(false);
+            else
+                relational.Open();
+            try
+            {
+                await ProviderConnectionSetup.ReloadTypesAsync(relational.DbConnection, async, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (async)
+                    await relational.CloseAsync().ConfigureAwait(false);
+                else
+                    relational.Close();
+            }
+        }
+        ClearPool();
     }
 
     private static ValueTask OpenAsync(CovetDbConnection covet, bool async, CancellationToken cancellationToken)

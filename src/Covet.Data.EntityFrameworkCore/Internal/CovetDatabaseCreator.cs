@@ -5,7 +5,9 @@ namespace Covet.Data.EntityFrameworkCore.Internal;
 /// <summary>
 /// The provider's database creator, plus: deleting the database clears this context's Covet pool, before (so idle
 /// sessions do not hold the database) and after (so no idle connection to the dropped database, or to SQLite's deleted
-/// file, is ever handed out; Npgsql and MySQL clear their own pools there too).
+/// file, is ever handed out; Npgsql and MySQL clear their own pools there too); creating the schema refreshes the
+/// provider's type cache and clears the pool (Npgsql creates enums, extensions and ranges there, which connections opened
+/// before do not know).
 /// </summary>
 /// <remarks>Registered as <c>IDatabaseCreator</c> only (what <c>DatabaseFacade</c> and the migrators resolve); the
 /// provider's services that depend on <c>IRelationalDatabaseCreator</c> keep getting the provider's own.</remarks>
@@ -63,9 +65,21 @@ internal sealed class CovetDatabaseCreator(IRelationalDatabaseCreator inner, Cov
         }
     }
 
-    public bool EnsureCreated() => inner.EnsureCreated();
+    public bool EnsureCreated()
+    {
+        var created = inner.EnsureCreated();
+        if (created)
+            connection.RefreshAfterSchemaChangeAsync(async: false, CancellationToken.None).GetAwaiter().GetResult();
+        return created;
+    }
 
-    public Task<bool> EnsureCreatedAsync(CancellationToken cancellationToken = default) => inner.EnsureCreatedAsync(cancellationToken);
+    public async Task<bool> EnsureCreatedAsync(CancellationToken cancellationToken = default)
+    {
+        var created = await inner.EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        if (created)
+            await connection.RefreshAfterSchemaChangeAsync(async: true, cancellationToken).ConfigureAwait(false);
+        return created;
+    }
 
     public bool CanConnect() => inner.CanConnect();
 

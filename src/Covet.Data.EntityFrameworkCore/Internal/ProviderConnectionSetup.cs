@@ -83,5 +83,27 @@ internal sealed class ProviderConnectionSetup
         Initialized.AddOrUpdate(physical, RelationalConnectionType);
     }
 
+    /// <summary>Calls the provider connection's <c>ReloadTypes</c>/<c>ReloadTypesAsync</c> when it has one (Npgsql).</summary>
+    public static async ValueTask ReloadTypesAsync(DbConnection physical, bool async, CancellationToken cancellationToken)
+    {
+        var type = physical.GetType();
+        try
+        {
+            if (async && type.GetMethod("ReloadTypesAsync", BindingFlags.Instance | BindingFlags.Public, [typeof(CancellationToken)]) is { } reloadAsync
+                && typeof(Task).IsAssignableFrom(reloadAsync.ReturnType))
+            {
+                await ((Task)reloadAsync.Invoke(physical, [cancellationToken])!).ConfigureAwait(false);
+            }
+            else if (type.GetMethod("ReloadTypes", BindingFlags.Instance | BindingFlags.Public, Type.EmptyTypes) is { } reload)
+            {
+                reload.Invoke(physical, null);
+            }
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            ExceptionDispatchInfoThrow(e.InnerException);
+        }
+    }
+
     private static void ExceptionDispatchInfoThrow(Exception e) => System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
 }

@@ -44,6 +44,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private int _idleCount;
     private readonly Queue<Waiter> _waiters = new(); // FIFO; may hold finished waiters (skipped on dequeue, dropped by the timer)
     private long _waiterTimerDue = long.MaxValue;     // when the waiter timer fires next
+    private readonly Queue<PooledConnection> _pendingReset = new(); // returned dirty with no one waiting: reset in the background
     private readonly List<PooledConnection> _all = [];// every live slot, for the leak watch, health checks and shutdown
     private int _total;
     private int _generation;                          // bumped by Clear(); older connections are retired on return
@@ -155,6 +156,12 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                     {
                         connection = _idle[--_idleCount];
                         _idle[_idleCount] = null!;
+                        connection.State = SlotState.InUse;
+                    }
+                    else if (_pendingReset.TryDequeue(out connection))
+                    {
+                        // No clean connection: reset one that waits for a background reset ourselves (one round trip) rather
+                        // than open a new physical connection or wait.
                         connection.State = SlotState.InUse;
                     }
                     else if (_total < Options.MaxPoolSize)
@@ -551,7 +558,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                         {
                             // No one is waiting: reset in the background, off every caller's path, then come back here.
                             connection.State = SlotState.Resetting;
-                            ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.Pool.ResetInBackgroundAsync(c), connection, preferLocal: false);
+                            _pendingReset.Enqueue(connection);
+                            ThreadPool.UnsafeQueueUserWorkItem(static pool => _ = pool.ResetInBackgroundAsync(), this, preferLocal: false);
                             return;
                         }
                         connection.State = SlotState.Idle;
@@ -670,14 +678,22 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         MakeAvailable(connection); // to a waiter (who resets it) or to a background reset
     }
 
-    private async Task ResetInBackgroundAsync(PooledConnection connection)
+    /// <summary>
+    /// Resets one connection waiting in <see cref="_pendingReset"/>, if a borrower has not taken it meanwhile (a caller
+    /// that finds no idle connection resets a pending one itself rather than wait for this work item, so progress never
+    /// depends on a free thread-pool thread).
+    /// </summary>
+    private async Task ResetInBackgroundAsync()
     {
-        if (await TryResetAsync(connection, async: true, CancellationToken.None).ConfigureAwait(false))
+        PooledConnection? connection;
+        lock (_lock)
         {
-            lock (_lock)
-                connection.State = SlotState.InUse;
-            MakeAvailable(connection);
+            if (!_pendingReset.TryDequeue(out connection))
+                return;
+            connection.State = SlotState.InUse;
         }
+        if (await TryResetAsync(connection, async: true, CancellationToken.None).ConfigureAwait(false))
+            MakeAvailable(connection);
     }
 
     /// <summary>Rolls back a pending transaction and resets the session. False: it failed and the connection was destroyed.</summary>
@@ -1202,7 +1218,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 _generation++;
             if (dispose)
                 _disposed = true;
-            var idle = new List<PooledConnection>(_idleCount);
+            var idle = new List<PooledConnection>(_idleCount + _pendingReset.Count);
             for (var i = 0; i < _idleCount; i++)
             {
                 _idle[i].State = SlotState.InUse;
@@ -1210,6 +1226,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 _idle[i] = null!;
             }
             _idleCount = 0;
+            while (_pendingReset.TryDequeue(out var pending))
+            {
+                pending.State = SlotState.InUse;
+                idle.Add(pending);
+            }
             return idle;
         }
     }
