@@ -125,7 +125,10 @@ public class CovetDbConnection : DbConnection
     internal CovetDbTransaction? CurrentTransaction => _transaction is { IsCompleted: false } t ? t : null;
 
     // A known pool decides (null: the provider connection string sets its own timeout); otherwise the factory's default.
-    internal int? DefaultCommandTimeout => _pool is { } pool ? pool.CommandTimeoutSeconds : _factory?.DefaultCommandTimeoutSeconds;
+    internal int? DefaultCommandTimeout =>
+        _pool is { } pool ? pool.CommandTimeoutSeconds
+        : _factory is not null && !string.IsNullOrEmpty(_connectionString) ? ResolvePool().CommandTimeoutSeconds
+        : _factory?.DefaultCommandTimeoutSeconds;
 
     /// <summary>A connection-level error was seen while using the physical connection: it must never be re-pooled.</summary>
     internal void ObserveError(Exception exception)

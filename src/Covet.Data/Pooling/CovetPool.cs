@@ -135,11 +135,14 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     public async ValueTask<(PooledConnection Connection, long Lease)> AcquireAsync(bool async, CancellationToken cancellationToken)
     {
         var start = _time.GetTimestamp();
+        // Where the caller is, taken before the first await: after it, the code may run on a thread-pool continuation
+        // whose stack no longer shows the user's frames.
+        var site = _leakDetection ? CaptureSite(start) : default;
         if (_breaker.State == CovetCircuitState.Open)
             _breaker.ThrowIfRejecting(); // fail fast while the database is down, even when idle (likely dead) connections remain
         var transaction = Transaction.Current;
         if (transaction is not null && TryTakeEnlisted(transaction) is { } enlisted)
-            return (enlisted, CheckOut(enlisted, start));
+            return (enlisted, CheckOut(enlisted, start, site));
 
         Activity? activity = null; // only for checkouts that wait or open a connection: the fast path stays span-free
         try
@@ -184,7 +187,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
 
                 if (waiter is not null)
                 {
-                    connection = await WaitAsync(waiter, start, async, cancellationToken).ConfigureAwait(false);
+                    connection = await WaitAsync(waiter, async, cancellationToken).ConfigureAwait(false);
                     create = connection is null; // a freed slot was handed to us: we open the connection
                 }
 
@@ -211,7 +214,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
 
                 if (transaction is not null)
                     Enlist(connection!, transaction);
-                return (connection!, CheckOut(connection!, start));
+                return (connection!, CheckOut(connection!, start, site));
             }
         }
         catch (Exception e) when (activity is not null)
@@ -225,18 +228,23 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>Where and on which thread a checkout was asked for (leak reports).</summary>
+    private readonly record struct CheckoutSite(StackTrace? Trace, int ThreadId, string? ThreadName);
+
+    private CheckoutSite CaptureSite(long now)
+    {
+        var thread = Thread.CurrentThread;
+        return new CheckoutSite(ShouldCaptureTrace(now) ? CheckoutStackTrace.Capture() : null, thread.ManagedThreadId, thread.Name);
+    }
+
     /// <summary>Records the checkout and hands out a new lease. Only the new borrower runs this.</summary>
-    private long CheckOut(PooledConnection connection, long start)
+    private long CheckOut(PooledConnection connection, long start, CheckoutSite site)
     {
         var now = _time.GetTimestamp();
         connection.CheckedOutAt = now;
-        if (_leakDetection)
-        {
-            connection.CheckoutTrace = ShouldCaptureTrace(now) ? CheckoutStackTrace.Capture() : null;
-            var thread = Thread.CurrentThread;
-            connection.CheckoutThreadId = thread.ManagedThreadId;
-            connection.CheckoutThreadName = thread.Name;
-        }
+        connection.CheckoutTrace = site.Trace;
+        connection.CheckoutThreadId = site.ThreadId;
+        connection.CheckoutThreadName = site.ThreadName;
         connection.LeakReported = 0;
         var lease = Interlocked.Increment(ref connection.Lease);
         connection.Borrowed = true;
@@ -280,7 +288,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         // borrower: then its siblings are suspect too (a server restart or a mass kill), so each is tested once.
         if (Options.PrePing && (now - connection.LastUsedAt > _aliveWindowTicks || connection.LastUsedAt <= Volatile.Read(ref _validateUsedBefore)))
         {
-            var alive = await Dialect.PingAsync(connection.Physical, Options.ValidationTimeout, Options.HealthQuery, async, cancellationToken).ConfigureAwait(false);
+            var alive = await Dialect.PingAsync(connection.Physical, Options, async, cancellationToken).ConfigureAwait(false);
             if (!alive)
             {
                 Interlocked.Increment(ref Counters.PrePingFailures);
@@ -307,15 +315,13 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             if (async)
             {
                 // The caller's acquire deadline bounds the open too, so a black-holed server cannot hold it past its timeout.
-                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 var remaining = Options.AcquireTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : Options.AcquireTimeout - _time.GetElapsedTime(acquireStart);
-                if (remaining != Timeout.InfiniteTimeSpan)
-                    deadline.CancelAfter(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+                using var deadline = new Deadline(remaining, _time, cancellationToken);
                 try
                 {
                     await physical.OpenAsync(deadline.Token).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                catch (Exception) when (deadline.TimedOut && !cancellationToken.IsCancellationRequested)
                 {
                     throw ExhaustedException($"opening a new physical connection did not finish within the acquire timeout");
                 }
@@ -341,7 +347,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         catch (Exception e)
         {
             physical?.Dispose();
-            if (e is not CovetCircuitOpenException)
+            if (e is not CovetCircuitOpenException && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
                 Interlocked.Increment(ref Counters.ConnectionFailures);
                 if (e is not OperationCanceledException and not CovetPoolExhaustedException)
@@ -416,6 +422,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         }
     }
 
+    private static readonly TimeSpan SyncWaitSlice = TimeSpan.FromMilliseconds(50);
+
     /// <summary>Marks a waiter whose deadline passed; never thrown (the waiter builds the real exception).</summary>
     private static readonly TimeoutException WaitTimedOut = new("Covet acquire deadline passed.");
 
@@ -469,7 +477,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 waiter.TryExpire();
     }
 
-    private async ValueTask<PooledConnection?> WaitAsync(Waiter waiter, long start, bool async, CancellationToken cancellationToken)
+    private async ValueTask<PooledConnection?> WaitAsync(Waiter waiter, bool async, CancellationToken cancellationToken)
     {
         if (cancellationToken.CanBeCanceled)
             waiter.Cancellation = cancellationToken.UnsafeRegister(static w => ((Waiter)w!).TryCancel(), waiter);
@@ -480,20 +488,23 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         }
         else
         {
-            // The pool timer expires the waiter; the bounded wait is a safety net in real time that needs no thread-pool
-            // thread (the timer does), so sync callers time out even when they have tied up the whole thread pool.
-            var remaining = Options.AcquireTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : Options.AcquireTimeout - _time.GetElapsedTime(start);
-            bool done;
+            // The pool timer expires the waiter, but the timer needs a thread-pool thread, which sync callers may have tied up.
+            // Waits in slices and checks the deadline on the pool's clock itself, so it needs no thread-pool thread.
             try
             {
-                done = task.Wait(remaining < TimeSpan.Zero && remaining != Timeout.InfiniteTimeSpan ? TimeSpan.Zero : remaining);
+                while (!task.Wait(SyncWaitSlice))
+                {
+                    if (_time.GetTimestamp() >= waiter.Deadline)
+                    {
+                        waiter.TryExpire();
+                        break;
+                    }
+                }
             }
             catch (AggregateException)
             {
-                done = true; // faulted or cancelled: inspected below
+                // Faulted or cancelled: inspected below.
             }
-            if (!done)
-                waiter.TryExpire();
         }
         waiter.Cancellation.Dispose();
 
@@ -716,7 +727,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             connection.LastUsedAt = _time.GetTimestamp();
             return true;
         }
-        catch (Exception e)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             Interlocked.Increment(ref Counters.ResetFailures);
             CovetLog.ResetFailed(_logger, Name, connection.Id, e);
@@ -1045,7 +1056,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             bool alive;
             try
             {
-                alive = await Dialect.PingAsync(c.Physical, Options.ValidationTimeout, Options.HealthQuery, async: true, CancellationToken.None).ConfigureAwait(false);
+                alive = await Dialect.PingAsync(c.Physical, Options, async: true, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception)
             {

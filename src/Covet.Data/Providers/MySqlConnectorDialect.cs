@@ -17,7 +17,11 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
     {
         var connectionType = factory.CreateConnection()?.GetType();
         _ping = Bind<Task<bool>>(connectionType, "PingAsync");
-        _reset = Bind<Task>(connectionType, "ResetConnectionAsync");
+        // ResetConnectionAsync returns ValueTask in MySqlConnector 2.x and Task in older versions.
+        _reset = Bind<Task>(connectionType, "ResetConnectionAsync")
+            ?? (Bind<ValueTask>(connectionType, "ResetConnectionAsync") is { } reset ? (c, t) => reset(c, t).AsTask() : null);
+        if (_reset is null)
+            throw new NotSupportedException("This MySqlConnector version has no ResetConnectionAsync(CancellationToken): Covet cannot reset sessions between borrowers.");
     }
 
     public override string Name => "mysql";
@@ -28,19 +32,24 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
         builder.ConnectionString = providerConnectionString;
         builder["Pooling"] = false;
         builder["AutoEnlist"] = false;
+        // COM_RESET_CONNECTION deallocates server-side prepared statements, but the driver's public reset keeps its own
+        // cache of them, so a statement prepared before a reset would fail after it. Unless the user chose, Prepare() is
+        // made a no-op (MySqlConnector's IgnorePrepare), which keeps every command working across borrowers.
+        if (!new DbConnectionStringBuilder { ConnectionString = providerConnectionString }.Keys.Cast<string>()
+                .Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("IgnorePrepare", StringComparison.OrdinalIgnoreCase)))
+            builder["IgnorePrepare"] = true;
         return builder.ConnectionString;
     }
 
-    public override async ValueTask<bool> PingAsync(DbConnection connection, TimeSpan timeout, string? healthQuery, bool async, CancellationToken cancellationToken)
+    public override async ValueTask<bool> PingAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
     {
-        if (_ping is null || healthQuery is not null)
-            return await base.PingAsync(connection, timeout, healthQuery, async, cancellationToken).ConfigureAwait(false);
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(timeout);
+        if (_ping is null || options.HealthQuery is not null)
+            return await base.PingAsync(connection, options, async, cancellationToken).ConfigureAwait(false);
+        using var deadline = new Deadline(options.ValidationTimeout, options.TimeProvider, cancellationToken);
         try
         {
             // MySqlConnector's sync Ping has no timeout; the async one with a token is the only bounded form.
-            var task = _ping(connection, cts.Token);
+            var task = _ping(connection, deadline.Token);
             return async ? await task.ConfigureAwait(false) : task.GetAwaiter().GetResult();
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
@@ -56,9 +65,8 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
             await base.ResetAsync(connection, options, async, cancellationToken).ConfigureAwait(false);
             return;
         }
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(options.ValidationTimeout);
-        var task = _reset(connection, cts.Token);
+        using var deadline = new Deadline(options.ValidationTimeout, options.TimeProvider, cancellationToken);
+        var task = _reset(connection, deadline.Token);
         if (async)
             await task.ConfigureAwait(false);
         else
@@ -68,7 +76,7 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
     private static Func<DbConnection, CancellationToken, TResult>? Bind<TResult>(Type? connectionType, string method)
     {
         var info = connectionType?.GetMethod(method, [typeof(CancellationToken)]);
-        if (info is null || !typeof(TResult).IsAssignableFrom(info.ReturnType))
+        if (info is null || info.ReturnType != typeof(TResult) && !(typeof(TResult).IsClass && typeof(TResult).IsAssignableFrom(info.ReturnType)))
             return null;
         var connection = Expression.Parameter(typeof(DbConnection));
         var token = Expression.Parameter(typeof(CancellationToken));

@@ -53,21 +53,20 @@ internal abstract class ProviderDialect
     /// </summary>
     public virtual bool MayChangeSession(string? commandText) => true;
 
-    /// <summary>Tests that the connection is alive within <paramref name="timeout"/>. Never throws: a failure means dead.</summary>
-    public virtual async ValueTask<bool> PingAsync(DbConnection connection, TimeSpan timeout, string? healthQuery, bool async, CancellationToken cancellationToken)
+    /// <summary>Tests that the connection is alive within <see cref="CovetPoolOptions.ValidationTimeout"/>. Never throws unless cancelled: a failure means dead.</summary>
+    public virtual async ValueTask<bool> PingAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
     {
         if (connection.State != ConnectionState.Open)
             return false;
         try
         {
             using var command = connection.CreateCommand();
-            command.CommandText = healthQuery ?? DefaultHealthQuery;
-            command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds));
+            command.CommandText = options.HealthQuery ?? DefaultHealthQuery;
+            command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(options.ValidationTimeout.TotalSeconds));
             if (async)
             {
-                using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                cts.CancelAfter(timeout);
-                await command.ExecuteScalarAsync(cts.Token).ConfigureAwait(false);
+                using var deadline = new Deadline(options.ValidationTimeout, options.TimeProvider, cancellationToken);
+                await command.ExecuteScalarAsync(deadline.Token).ConfigureAwait(false);
             }
             else
             {

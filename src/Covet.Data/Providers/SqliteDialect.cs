@@ -29,10 +29,10 @@ internal sealed class SqliteDialect : ProviderDialect
         return builder.ConnectionString;
     }
 
-    public override ValueTask<bool> PingAsync(DbConnection connection, TimeSpan timeout, string? healthQuery, bool async, CancellationToken cancellationToken) =>
-        healthQuery is null
+    public override ValueTask<bool> PingAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken) =>
+        options.HealthQuery is null
             ? ValueTask.FromResult(connection.State == ConnectionState.Open)
-            : base.PingAsync(connection, timeout, healthQuery, async, cancellationToken);
+            : base.PingAsync(connection, options, async, cancellationToken);
 
     public override async ValueTask ResetAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
     {

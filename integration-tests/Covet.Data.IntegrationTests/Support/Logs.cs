@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+
+namespace Covet.Data.IntegrationTests;
+
+/// <summary>Captures a pool's log events (CovetPoolOptions.LoggerFactory) with FakeLogger.</summary>
+internal sealed class CapturedLogs : IDisposable
+{
+    public CapturedLogs()
+    {
+        Collector = new FakeLogCollector();
+        Factory = new LoggerFactory([new FakeLoggerProvider(Collector)]);
+    }
+
+    public FakeLogCollector Collector { get; }
+    public ILoggerFactory Factory { get; }
+
+    public IReadOnlyList<FakeLogRecord> WithEventId(int eventId) =>
+        Collector.GetSnapshot().Where(r => r.Id.Id == eventId).ToList();
+
+    public string Dump() => string.Join("\n", Collector.GetSnapshot().Select(r => $"[{r.Id.Id} {r.Level}] {r.Message}"));
+
+    public void Dispose() => Factory.Dispose();
+}
