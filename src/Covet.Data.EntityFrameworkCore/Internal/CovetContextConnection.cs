@@ -95,13 +95,26 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
         if (_relational is not { } relational)
             return false;
 
-        // EF lost track of a borrow: the physical connection died and EF saw it closed, so its Close raised no
-        // ConnectionClosing. Give it back (the pool sees it is not open and destroys it) and carry on with a new one.
         DbConnection? stale = null;
         if (_borrowed)
         {
-            stale = _physical;
-            Release(restoreOriginal: ReferenceEquals(RelationalConnectionAccess.Current(relational), stale));
+            var held = RelationalConnectionAccess.Current(relational);
+            if (ReferenceEquals(eventData.Connection, _physical))
+            {
+                // EF opens our physical connection again: it died and EF saw it closed, so its Close raised no
+                // ConnectionClosing. Give it back (the pool sees it is not open and destroys it); a new one follows.
+                stale = _physical;
+                Release(restoreOriginal: ReferenceEquals(held, stale));
+            }
+            else if (!ReferenceEquals(held, _physical) && ReferenceEquals(eventData.Connection, held))
+            {
+                // The application replaced EF's connection (SetDbConnection) while ours was in place.
+                Release(restoreOriginal: false);
+            }
+            else
+            {
+                return false; // a secondary connection (admin, clone, read-only) opening while ours is borrowed
+            }
         }
 
         var connection = RelationalConnectionAccess.Current(relational);

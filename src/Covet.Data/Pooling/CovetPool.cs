@@ -330,19 +330,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             {
                 physical.Open();
             }
-            var now = _time.GetTimestamp();
-            RecordCreateTime(_time.GetElapsedTime(started, now));
-            var connection = new PooledConnection(this, physical, now, ExpiryFrom(now), Interlocked.Increment(ref _nextId));
-            lock (_lock)
-            {
-                connection.Generation = _generation;
-                connection.State = SlotState.InUse;
-                _all.Add(connection);
-            }
-            Interlocked.Increment(ref Counters.ConnectionsCreated);
-            _breaker.OnSuccess();
-            CovetLog.ConnectionCreated(_logger, Name, connection.Id, _time.GetElapsedTime(started, now).TotalMilliseconds);
-            return connection;
+            return Adopt(physical, started);
         }
         catch (Exception e)
         {
@@ -363,6 +351,25 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             ReleaseSlot();
             throw;
         }
+    }
+
+    /// <summary>Turns a just-opened physical connection into a slot of this pool (its slot was already counted).</summary>
+    private PooledConnection Adopt(DbConnection physical, long started)
+    {
+        var now = _time.GetTimestamp();
+        var elapsed = _time.GetElapsedTime(started, now);
+        RecordCreateTime(elapsed);
+        var connection = new PooledConnection(this, physical, now, ExpiryFrom(now), Interlocked.Increment(ref _nextId));
+        lock (_lock)
+        {
+            connection.Generation = _generation;
+            connection.State = SlotState.InUse;
+            _all.Add(connection);
+        }
+        Interlocked.Increment(ref Counters.ConnectionsCreated);
+        _breaker.OnSuccess();
+        CovetLog.ConnectionCreated(_logger, Name, connection.Id, elapsed.TotalMilliseconds);
+        return connection;
     }
 
     private void RecordCreateTime(TimeSpan elapsed)
@@ -1137,18 +1144,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 ReleaseSlot();
                 return;
             }
-            var now = _time.GetTimestamp();
-            var connection = new PooledConnection(this, physical, now, ExpiryFrom(now), Interlocked.Increment(ref _nextId));
-            lock (_lock)
-            {
-                connection.Generation = _generation;
-                connection.State = SlotState.InUse;
-                _all.Add(connection);
-            }
-            Interlocked.Increment(ref Counters.ConnectionsCreated);
-            RecordCreateTime(_time.GetElapsedTime(started, now));
-            _breaker.OnSuccess();
-            MakeAvailable(connection);
+            MakeAvailable(Adopt(physical, started));
         }
         catch (Exception e)
         {
