@@ -187,7 +187,12 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
 
                 if (waiter is not null)
                 {
-                    connection = await WaitAsync(waiter, async, cancellationToken).ConfigureAwait(false);
+                    BeginWait(waiter, cancellationToken);
+                    if (async)
+                        await ((Task)waiter.Task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    else
+                        WaitBlocking(waiter);
+                    connection = EndWait(waiter, cancellationToken);
                     create = connection is null; // a freed slot was handed to us: we open the connection
                 }
 
@@ -484,37 +489,43 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 waiter.TryExpire();
     }
 
-    private async ValueTask<PooledConnection?> WaitAsync(Waiter waiter, bool async, CancellationToken cancellationToken)
+    // Waiting is split into three plain methods around one await in AcquireAsync, so a waiting caller costs one async
+    // state machine, not two (memory per waiter matters with thousands of them).
+
+    private static void BeginWait(Waiter waiter, CancellationToken cancellationToken)
     {
         if (cancellationToken.CanBeCanceled)
             waiter.Cancellation = cancellationToken.UnsafeRegister(static w => ((Waiter)w!).TryCancel(), waiter);
-        var task = waiter.Task;
-        if (async)
+    }
+
+    /// <summary>
+    /// A sync caller's wait. The pool timer expires waiters, but it needs a thread-pool thread, which sync callers may have
+    /// tied up; so this waits in slices and checks the deadline on the pool's clock itself.
+    /// </summary>
+    private void WaitBlocking(Waiter waiter)
+    {
+        try
         {
-            await ((Task)task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-        else
-        {
-            // The pool timer expires the waiter, but the timer needs a thread-pool thread, which sync callers may have tied up.
-            // Waits in slices and checks the deadline on the pool's clock itself, so it needs no thread-pool thread.
-            try
+            while (!waiter.Task.Wait(SyncWaitSlice))
             {
-                while (!task.Wait(SyncWaitSlice))
+                if (_time.GetTimestamp() >= waiter.Deadline)
                 {
-                    if (_time.GetTimestamp() >= waiter.Deadline)
-                    {
-                        waiter.TryExpire();
-                        break;
-                    }
+                    waiter.TryExpire();
+                    break;
                 }
             }
-            catch (AggregateException)
-            {
-                // Faulted or cancelled: inspected below.
-            }
         }
-        waiter.Cancellation.Dispose();
+        catch (AggregateException)
+        {
+            // Faulted or cancelled: EndWait tells which.
+        }
+    }
 
+    /// <summary>The outcome of a finished wait: a connection or a reserved slot (null), or the right exception.</summary>
+    private PooledConnection? EndWait(Waiter waiter, CancellationToken cancellationToken)
+    {
+        waiter.Cancellation.Dispose();
+        var task = waiter.Task;
         if (task.IsCompletedSuccessfully)
             return task.Result; // ours now: the caller uses it or gives it back
         if (task.IsFaulted)
