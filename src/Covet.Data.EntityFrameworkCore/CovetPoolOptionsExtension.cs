@@ -46,9 +46,9 @@ public sealed class CovetPoolOptionsExtension : IDbContextOptionsExtension
         services.AddScoped<CovetContextConnection>();
         services.AddScoped<IResettableService>(static p => p.GetRequiredService<CovetContextConnection>());
 
-        // DatabaseFacade (EnsureDeleted) and the migrators resolve IDatabaseCreator; the provider's creator stays the
-        // IRelationalDatabaseCreator everything else gets. Whether the provider registered its services before or after
-        // this extension, ours is the one IDatabaseCreator registration (EF's own is a TryAdd).
+        // DatabaseFacade (EnsureCreated/EnsureDeleted) and the migrators resolve IDatabaseCreator; the provider's creator
+        // stays the IRelationalDatabaseCreator everything else gets. The provider's Use* ran first (Validate checks the
+        // order), so EF's IDatabaseCreator registration is there to replace.
         for (var i = services.Count - 1; i >= 0; i--)
             if (services[i].ServiceType == typeof(IDatabaseCreator))
                 services.RemoveAt(i);

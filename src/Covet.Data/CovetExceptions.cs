@@ -19,7 +19,7 @@ public class CovetException : DbException
 public sealed class CovetPoolExhaustedException : CovetException
 {
     /// <summary>Creates the exception.</summary>
-    public CovetPoolExhaustedException(string message) : base(message) { }
+    public CovetPoolExhaustedException(string message, Exception? inner = null) : base(message, inner) { }
 
     /// <inheritdoc />
     public override bool IsTransient => true;

@@ -43,6 +43,7 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
     private CovetProviderFactory? _factory;
     private DbProviderFactory? _inner;
     private CovetDbConnection? _covet;   // reused by every borrow of this context
+    private DbConnection? _checkedOriginal; // EF's connection object last checked for callbacks
 
     // The current borrow.
     private bool _borrowed;
@@ -93,7 +94,9 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
     public async ValueTask<bool> TryBorrowAsync(ConnectionEventData eventData, bool async, CancellationToken cancellationToken)
     {
         if (_relational is not { } relational)
-            return false;
+            throw new NotSupportedException(
+                $"The provider's IRelationalConnection ({eventData.Context?.GetService<IRelationalConnection>().GetType().FullName}) does not derive " +
+                "from EF Core's RelationalConnection, so Covet cannot give it a pooled connection. Remove UseCovetPool for this context.");
 
         DbConnection? stale = null;
         if (_borrowed)
@@ -128,6 +131,12 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
         var setup = _setup ??= ProviderConnectionSetup.For(relational);
         if (setup.FindDataSource(relational) is { } dataSource)
             throw DataSourceNotSupported(dataSource);
+        if (!ReferenceEquals(connection, _checkedOriginal))
+        {
+            if (ProviderConnectionSetup.CallbacksSetOn(connection) is { Count: > 0 } callbacks)
+                throw CallbacksNotSupported(connection, callbacks);
+            _checkedOriginal = connection;
+        }
 
         var covet = GetCovetConnection(connection, relational);
         var suppressAmbient = Transaction.Current is not null
@@ -362,6 +371,12 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
     // normalise or strip of the password.
     private static string? ConnectionStringOf(RelationalConnection relational, DbConnection connection) =>
         relational.ConnectionString is { Length: > 0 } configured ? configured : connection.ConnectionString;
+
+    private static NotSupportedException CallbacksNotSupported(DbConnection connection, IReadOnlyList<string> callbacks) => new(
+        $"EF's provider set {string.Join(", ", callbacks)} on its {connection.GetType().Name} (Npgsql: ProvidePasswordCallback, " +
+        "ProvideClientCertificatesCallback or RemoteCertificateValidationCallback in UseNpgsql's options). Such callbacks act when a " +
+        "connection opens, and Covet opens its physical connections from the connection string alone, so it does not pool this context. " +
+        "For rotating passwords use CovetPoolOptions.PasswordProvider; or remove UseCovetPool for this context.");
 
     private static NotSupportedException DataSourceNotSupported(DbDataSource dataSource) => new(
         $"This context creates its connections from a {dataSource.GetType().Name} (with Npgsql: UseNpgsql(dataSource), MapEnum/MapRange " +

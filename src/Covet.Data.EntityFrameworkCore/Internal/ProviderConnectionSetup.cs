@@ -24,6 +24,7 @@ namespace Covet.Data.EntityFrameworkCore.Internal;
 internal sealed class ProviderConnectionSetup
 {
     private static readonly ConcurrentDictionary<Type, ProviderConnectionSetup> ByType = new();
+    private static readonly ConcurrentDictionary<Type, PropertyInfo[]> CallbackProperties = new();
 
     // Physical connection → the RelationalConnection type that initialised it.
     private static readonly ConditionalWeakTable<DbConnection, Type> Initialized = new();
@@ -81,6 +82,22 @@ internal sealed class ProviderConnectionSetup
             ExceptionDispatchInfoThrow(e.InnerException);
         }
         Initialized.AddOrUpdate(physical, RelationalConnectionType);
+    }
+
+    /// <summary>
+    /// Callbacks EF's provider set on its own connection object (public delegate-typed properties, such as Npgsql's
+    /// <c>ProvidePasswordCallback</c> or <c>SslClientAuthenticationOptionsCallback</c> from <c>UseNpgsql</c>'s options).
+    /// They act when a connection opens, and Covet's physical connections are opened from the connection string alone.
+    /// </summary>
+    public static IReadOnlyList<string> CallbacksSetOn(DbConnection connection)
+    {
+        var properties = CallbackProperties.GetOrAdd(connection.GetType(), static t => t
+            .GetProperties(BindingFlags.Instance | BindingFlags.Public)
+            .Where(p => typeof(Delegate).IsAssignableFrom(p.PropertyType) && p.CanRead && p.GetIndexParameters().Length == 0)
+            .ToArray());
+        if (properties.Length == 0)
+            return [];
+        return properties.Where(p => p.GetValue(connection) is not null).Select(p => p.Name).ToList();
     }
 
     /// <summary>Calls the provider connection's <c>ReloadTypes</c>/<c>ReloadTypesAsync</c> when it has one (Npgsql).</summary>

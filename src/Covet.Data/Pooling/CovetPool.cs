@@ -56,10 +56,12 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private int _nextId;
     private int _maintenanceRunning;                  // 0/1: the maintenance tick never overlaps itself
     private int _probing;                             // 0/1: at most one circuit probe in flight
+    private int _warming;                             // slots being opened in the background (warm-up, growth)
+    private int _backgroundHeld;                      // idle connections out for a health check: not demand either
     private long _lastHealthCheck;
     private int _traceSample;                         // Adaptive stack traces: one checkout in 32 is sampled...
     private long _captureAllUntil = long.MinValue;    // ...and every checkout until then, after a suspected leak
-    private long _validateUsedBefore = long.MinValue;
+    private int _suspectEpoch;                        // bumped when a connection dies under a borrower: every sibling verified before then is suspect
     private long _lastExhaustedLog = long.MinValue; // after a connection died under a borrower, validate every connection used before then
 
     private readonly ITimer _maintenanceTimer;
@@ -76,7 +78,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         OwnerFactory = owner;
         Dialect = ProviderDialect.For(factory);
         ProviderConnectionString = providerConnectionString;
-        _physicalConnectionString = Dialect.PhysicalConnectionString(factory, providerConnectionString);
+        _physicalConnectionString = Dialect.PhysicalConnectionString(factory, providerConnectionString, options);
         _time = options.TimeProvider;
         _logger = options.LoggerFactory?.CreateLogger("Covet.Data.Pool") ?? NullLogger.Instance;
         _aliveWindowTicks = ToTimestampTicks(options.AliveBypassWindow);
@@ -147,8 +149,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         Activity? activity = null; // only for checkouts that wait or open a connection: the fast path stays span-free
         try
         {
-            while (true)
+            for (var attempt = 0; ; attempt++)
             {
+                // Each dead idle connection costs a ping; together they must not outlast the acquire timeout.
+                if (attempt > 0 && Remaining(start) <= TimeSpan.Zero)
+                    throw ExhaustedException("validating idle connections used up the acquire timeout");
                 PooledConnection? connection = null;
                 Waiter? waiter = null;
                 var create = false;
@@ -205,7 +210,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                     bool usable;
                     try
                     {
-                        usable = await PrepareForBorrowerAsync(connection!, async, cancellationToken).ConfigureAwait(false);
+                        usable = await PrepareForBorrowerAsync(connection!, start, async, cancellationToken).ConfigureAwait(false);
                     }
                     catch
                     {
@@ -273,7 +278,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     };
 
     /// <summary>Validates a connection taken from the idle stack or handed over by a returner. False: it was destroyed.</summary>
-    private async ValueTask<bool> PrepareForBorrowerAsync(PooledConnection connection, bool async, CancellationToken cancellationToken)
+    private async ValueTask<bool> PrepareForBorrowerAsync(PooledConnection connection, long acquireStart, bool async, CancellationToken cancellationToken)
     {
         var now = _time.GetTimestamp();
         if (connection.Broken || connection.Generation != Volatile.Read(ref _generation) || connection.HasExpired(now))
@@ -291,9 +296,10 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         }
         // The alive window skips the ping for hot connections, except right after a connection was found dead under a
         // borrower: then its siblings are suspect too (a server restart or a mass kill), so each is tested once.
-        if (Options.PrePing && (now - connection.LastUsedAt > _aliveWindowTicks || connection.LastUsedAt <= Volatile.Read(ref _validateUsedBefore)))
+        var epoch = Volatile.Read(ref _suspectEpoch);
+        if (Options.PrePing && (now - connection.LastUsedAt > _aliveWindowTicks || connection.VerifiedEpoch != epoch))
         {
-            var alive = await Dialect.PingAsync(connection.Physical, Options, async, cancellationToken).ConfigureAwait(false);
+            var alive = await Dialect.PingAsync(connection.Physical, Options, Min(Options.ValidationTimeout, Remaining(acquireStart)), async, cancellationToken).ConfigureAwait(false);
             if (!alive)
             {
                 Interlocked.Increment(ref Counters.PrePingFailures);
@@ -302,6 +308,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 return false;
             }
             connection.LastUsedAt = _time.GetTimestamp();
+            connection.VerifiedEpoch = epoch;
         }
         return true;
     }
@@ -320,43 +327,56 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             if (async)
             {
                 // The caller's acquire deadline bounds the open too, so a black-holed server cannot hold it past its timeout.
-                var remaining = Options.AcquireTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : Options.AcquireTimeout - _time.GetElapsedTime(acquireStart);
+                var remaining = Remaining(acquireStart);
                 using var deadline = new Deadline(remaining, _time, cancellationToken);
                 try
                 {
-                    await physical.OpenAsync(deadline.Token).ConfigureAwait(false);
+                    // Bounded here too: Npgsql's open ignores the token once TCP is up and waits out its own timeout.
+                    await Deadline.WithinAsync(physical.OpenAsync(deadline.Token), physical, remaining, _time, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception) when (deadline.TimedOut && !cancellationToken.IsCancellationRequested)
+                catch (Exception) when ((deadline.TimedOut || Remaining(acquireStart) <= TimeSpan.Zero) && !cancellationToken.IsCancellationRequested)
                 {
                     throw ExhaustedException($"opening a new physical connection did not finish within the acquire timeout");
                 }
             }
             else
             {
-                physical.Open();
+                try
+                {
+                    physical.Open(); // bounded by the driver's connect timeout, which the dialect capped at the acquire timeout
+                }
+                catch (Exception e) when (Remaining(acquireStart) <= TimeSpan.FromMilliseconds(50))
+                {
+                    throw ExhaustedException("opening a new physical connection did not finish within the acquire timeout", e);
+                }
             }
             return Adopt(physical, started);
         }
         catch (Exception e)
         {
-            physical?.Dispose();
+            if (physical is not null)
+                Deadline.DisposeSafely(physical);
             if (e is not CovetCircuitOpenException && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
+                // Cannot connect, authentication, shutdown, or a connect that never answered: all count for the breaker.
                 Interlocked.Increment(ref Counters.ConnectionFailures);
-                if (e is not OperationCanceledException and not CovetPoolExhaustedException)
-                {
-                    CovetLog.ConnectionFailed(_logger, Name, e);
-                    _breaker.OnFailure(e);
-                }
-                else if (heldHalfOpenTrial)
-                {
-                    _breaker.OnFailure(e);
-                }
+                CovetLog.ConnectionFailed(_logger, Name, e);
+                _breaker.OnFailure(e);
+            }
+            else if (heldHalfOpenTrial)
+            {
+                _breaker.OnFailure(e);
             }
             ReleaseSlot();
             throw;
         }
     }
+
+    /// <summary>What is left of an acquire that started at <paramref name="start"/> (infinite when AcquireTimeout is).</summary>
+    private TimeSpan Remaining(long start) =>
+        Options.AcquireTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : Options.AcquireTimeout - _time.GetElapsedTime(start);
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a == Timeout.InfiniteTimeSpan ? b : b == Timeout.InfiniteTimeSpan ? a : a < b ? a : b;
 
     /// <summary>Turns a just-opened physical connection into a slot of this pool (its slot was already counted).</summary>
     private PooledConnection Adopt(DbConnection physical, long started)
@@ -364,7 +384,10 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         var now = _time.GetTimestamp();
         var elapsed = _time.GetElapsedTime(started, now);
         RecordCreateTime(elapsed);
-        var connection = new PooledConnection(this, physical, now, ExpiryFrom(now), Interlocked.Increment(ref _nextId));
+        var connection = new PooledConnection(this, physical, now, ExpiryFrom(now), Interlocked.Increment(ref _nextId))
+        {
+            VerifiedEpoch = Volatile.Read(ref _suspectEpoch),
+        };
         lock (_lock)
         {
             connection.Generation = _generation;
@@ -657,9 +680,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     /// <summary>A borrower's connection died: its siblings may be dead too, so each is validated before its next handout.</summary>
     public void OnConnectionBroken()
     {
-        var now = _time.GetTimestamp();
-        if (now > Volatile.Read(ref _validateUsedBefore))
-            Volatile.Write(ref _validateUsedBefore, now);
+        Interlocked.Increment(ref _suspectEpoch);
     }
 
     private void ReturnToPool(PooledConnection connection, long now)
@@ -739,10 +760,13 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                     transaction.Rollback();
                 transaction.Dispose();
             }
+            var epoch = Volatile.Read(ref _suspectEpoch);
             if (_resetEnabled)
                 await Dialect.ResetAsync(connection.Physical, Options, async, cancellationToken).ConfigureAwait(false);
             connection.NeedsReset = false;
             connection.LastUsedAt = _time.GetTimestamp();
+            if (_resetEnabled)
+                connection.VerifiedEpoch = epoch; // a reset is a round trip: the connection answered
             return true;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
@@ -766,14 +790,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         }
         Interlocked.Increment(ref Counters.ConnectionsDestroyed);
         CovetLog.ConnectionDestroyed(_logger, Name, connection.Id, reason);
-        try
-        {
-            connection.Physical.Dispose();
-        }
-        catch (Exception)
-        {
-            // Closing a dead connection may throw; it is gone either way.
-        }
+        Deadline.DisposeSafely(connection.Physical);
         ReleaseSlot();
     }
 
@@ -902,7 +919,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             .ToList();
     }
 
-    private CovetPoolExhaustedException ExhaustedException(string? detail)
+    private CovetPoolExhaustedException ExhaustedException(string? detail, Exception? inner = null)
     {
         Interlocked.Increment(ref Counters.AcquireTimeouts);
         CovetPoolStatistics stats = GetStatistics();
@@ -922,7 +939,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             $". Total {stats.Total}, idle {stats.Idle}, in use {stats.InUse}, waiting {stats.Waiting}, max {stats.MaxPoolSize}. " +
             "Raise MaxPoolSize (Covet.MaxPoolSize) or AcquireTimeout (Covet.AcquireTimeout), or find the code holding connections too long. " +
             $"Longest-held checkouts:\n{holdersText}";
-        return new CovetPoolExhaustedException(message) { PoolName = Name, Holders = holders };
+        return new CovetPoolExhaustedException(message, inner) { PoolName = Name, Holders = holders };
     }
 
     // =====================================================================================================
@@ -1008,7 +1025,9 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             total = _total;
             idle = _idleCount;
         }
-        var delta = _sizer.Evaluate(now, total, total - idle);
+        // Slots being opened in the background are neither idle nor demand: counting them as in use would make warm-up
+        // look like load and grow the pool further.
+        var delta = _sizer.Evaluate(now, total, Math.Max(0, total - idle - Volatile.Read(ref _warming) - Volatile.Read(ref _backgroundHeld)));
         if (delta > 0)
         {
             lock (_lock)
@@ -1018,6 +1037,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 delta = Math.Min(delta, Options.MaxPoolSize - _total);
                 _total += Math.Max(0, delta); // reserve the slots, as warm-up does
             }
+            Interlocked.Add(ref _warming, Math.Max(0, delta));
             for (var i = 0; i < delta; i++)
                 _ = WarmOneAsync();
         }
@@ -1069,12 +1089,14 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 _idle[i] = null!;
             _idleCount = kept;
         }
+        Interlocked.Add(ref _backgroundHeld, toCheck.Count);
         foreach (var c in toCheck)
         {
+            var epoch = Volatile.Read(ref _suspectEpoch);
             bool alive;
             try
             {
-                alive = await Dialect.PingAsync(c.Physical, Options, async: true, CancellationToken.None).ConfigureAwait(false);
+                alive = await Dialect.PingAsync(c.Physical, Options, Options.ValidationTimeout, async: true, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception)
             {
@@ -1083,6 +1105,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             if (alive)
             {
                 c.LastUsedAt = _time.GetTimestamp();
+                c.VerifiedEpoch = epoch;
                 MakeAvailable(c);
             }
             else
@@ -1091,6 +1114,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 CovetLog.HealthCheckFailed(_logger, Name, c.Id);
                 Destroy(c, "health check failed");
             }
+            Interlocked.Decrement(ref _backgroundHeld);
         }
         StartWarmUp();
     }
@@ -1106,6 +1130,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             missing = Math.Max(0, Options.MinPoolSize - _total);
             _total += missing; // reserve the slots now so concurrent ticks do not over-create
         }
+        Interlocked.Add(ref _warming, missing);
         for (var i = 0; i < missing; i++)
             _ = WarmOneAsync();
     }
@@ -1120,6 +1145,10 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         catch (Exception)
         {
             // Logged and counted by CreateAsync; the slot was released. The next tick tries again.
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _warming);
         }
     }
 
@@ -1145,12 +1174,12 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             try
             {
                 physical.ConnectionString = await PhysicalConnectionStringAsync(CancellationToken.None).ConfigureAwait(false);
-                using var cts = new CancellationTokenSource(Options.ValidationTimeout, _time);
-                await physical.OpenAsync(cts.Token).ConfigureAwait(false);
+                using var deadline = new Deadline(Options.ValidationTimeout, _time, CancellationToken.None);
+                await Deadline.WithinAsync(physical.OpenAsync(deadline.Token), physical, Options.ValidationTimeout, _time, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e)
             {
-                physical.Dispose();
+                Deadline.DisposeSafely(physical);
                 _breaker.OnFailure(e);
                 ReleaseSlot();
                 return;

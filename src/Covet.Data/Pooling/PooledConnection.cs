@@ -39,6 +39,9 @@ internal sealed class PooledConnection
     /// <summary>Last time the connection was known alive: created, validated, reset or returned after use.</summary>
     public long LastUsedAt;
 
+    /// <summary>The pool's suspect epoch when this connection last proved alive (created, pinged, reset with a round trip).</summary>
+    public int VerifiedEpoch;
+
     /// <summary>Idle since (for idle timeout); written when pushed to the idle stack.</summary>
     public long IdleSince;
 

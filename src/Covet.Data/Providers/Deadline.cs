@@ -1,11 +1,24 @@
+using System.Data.Common;
+using System.Runtime.CompilerServices;
+
 namespace Covet.Data.Providers;
 
 /// <summary>
-/// A cancellation token that fires after a timeout on the pool's <see cref="TimeProvider"/> (so fake clocks in tests
-/// drive it, as they drive every other time in the pool), or when the caller's token fires.
+/// Timeouts on the pool's <see cref="TimeProvider"/> (so fake clocks in tests drive them, as they drive every other time
+/// in the pool), and the bounded wait for driver calls that do not honour cancellation.
 /// </summary>
+/// <remarks>
+/// Drivers honour cancellation unevenly once a TCP connection exists but the server never answers (a frozen server, or
+/// a load balancer in front of a dead one): Npgsql's open waits out its own connect timeout and a cancelled query waits
+/// for a cancel request that hangs too; MySqlConnector's ping ignores its token. So every driver call on the pool's
+/// behalf is awaited with <see cref="WithinAsync{T}"/>: past the timeout the caller moves on, and the physical connection
+/// is <em>abandoned</em>: left to finish on its own and disposed only then (disposing a busy Npgsql connection can block
+/// for a minute). <see cref="DisposeSafely"/> honours that.
+/// </remarks>
 internal sealed class Deadline : IDisposable
 {
+    private static readonly ConditionalWeakTable<DbConnection, Task> Abandoned = new();
+
     private readonly CancellationTokenSource _timeout;
     private readonly CancellationTokenSource? _linked;
 
@@ -24,5 +37,59 @@ internal sealed class Deadline : IDisposable
     {
         _linked?.Dispose();
         _timeout.Dispose();
+    }
+
+    /// <summary>
+    /// Awaits a driver operation on <paramref name="connection"/> for at most <paramref name="timeout"/> (pool clock) or
+    /// until the caller cancels. If it is still running then, the connection is abandoned (see the class remarks) and a
+    /// <see cref="TimeoutException"/> (timeout) or <see cref="OperationCanceledException"/> (caller) is thrown.
+    /// </summary>
+    public static async Task<T> WithinAsync<T>(Task<T> operation, DbConnection connection, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await operation.WaitAsync(timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout, time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException && !operation.IsCompleted)
+        {
+            Abandon(connection, operation);
+            throw;
+        }
+    }
+
+    /// <inheritdoc cref="WithinAsync{T}"/>
+    public static Task WithinAsync(Task operation, DbConnection connection, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken) =>
+        WithinAsync(operation.ContinueWith(static t => { t.GetAwaiter().GetResult(); return true; }, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default), connection, timeout, time, cancellationToken);
+
+    private static void Abandon(DbConnection connection, Task operation)
+    {
+        Abandoned.AddOrUpdate(connection, operation);
+        // Observe the operation's eventual failure so it is never reported as unobserved.
+        _ = operation.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>Disposes a physical connection now, or, if a driver call on it was abandoned and still runs, once it ends.</summary>
+    public static void DisposeSafely(DbConnection connection)
+    {
+        if (Abandoned.TryGetValue(connection, out var pending) && !pending.IsCompleted)
+        {
+            pending.ContinueWith(static (_, c) => DisposeQuietly((DbConnection)c!), connection, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return;
+        }
+        DisposeQuietly(connection);
+    }
+
+    private static void DisposeQuietly(DbConnection connection)
+    {
+        try
+        {
+            connection.Dispose();
+        }
+        catch (Exception)
+        {
+            // Closing a dead connection may throw; it is gone either way.
+        }
     }
 }

@@ -26,12 +26,13 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
 
     public override string Name => "mysql";
 
-    public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString)
+    public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options)
     {
         var builder = factory.CreateConnectionStringBuilder()!;
         builder.ConnectionString = providerConnectionString;
         builder["Pooling"] = false;
         builder["AutoEnlist"] = false;
+        CapConnectTimeout(builder, "Connection Timeout", options, driverDefault: 15);
         // COM_RESET_CONNECTION deallocates server-side prepared statements, but the driver's public reset keeps its own
         // cache of them, so a statement prepared before a reset would fail after it. Unless the user chose, Prepare() is
         // made a no-op (MySqlConnector's IgnorePrepare), which keeps every command working across borrowers.
@@ -41,15 +42,15 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
         return builder.ConnectionString;
     }
 
-    public override async ValueTask<bool> PingAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
+    public override async ValueTask<bool> PingAsync(DbConnection connection, CovetPoolOptions options, TimeSpan timeout, bool async, CancellationToken cancellationToken)
     {
         if (_ping is null || options.HealthQuery is not null)
-            return await base.PingAsync(connection, options, async, cancellationToken).ConfigureAwait(false);
-        using var deadline = new Deadline(options.ValidationTimeout, options.TimeProvider, cancellationToken);
+            return await base.PingAsync(connection, options, timeout, async, cancellationToken).ConfigureAwait(false);
+        using var deadline = new Deadline(timeout, options.TimeProvider, cancellationToken);
         try
         {
-            // MySqlConnector's sync Ping has no timeout; the async one with a token is the only bounded form.
-            var task = _ping(connection, deadline.Token);
+            // MySqlConnector's ping ignores its token on a black-holed socket: the wait is bounded here instead.
+            var task = Deadline.WithinAsync(_ping(connection, deadline.Token), connection, timeout, options.TimeProvider, cancellationToken);
             return async ? await task.ConfigureAwait(false) : task.GetAwaiter().GetResult();
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
@@ -66,7 +67,7 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
             return;
         }
         using var deadline = new Deadline(options.ValidationTimeout, options.TimeProvider, cancellationToken);
-        var task = _reset(connection, deadline.Token);
+        var task = Deadline.WithinAsync(_reset(connection, deadline.Token), connection, options.ValidationTimeout, options.TimeProvider, cancellationToken);
         if (async)
             await task.ConfigureAwait(false);
         else

@@ -27,12 +27,13 @@ internal sealed class PostgresDialect : ProviderDialect
 
     public override bool TryQueueResetWithNextCommand(DbConnection connection) => _pipelining?.TryQueue(connection) == true;
 
-    public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString)
+    public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options)
     {
         var builder = factory.CreateConnectionStringBuilder()!;
         builder.ConnectionString = providerConnectionString;
         builder["Pooling"] = false;
         builder["Enlist"] = false;
+        CapConnectTimeout(builder, "Timeout", options, driverDefault: 15);
         return builder.ConnectionString;
     }
 

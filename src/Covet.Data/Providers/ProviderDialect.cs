@@ -29,13 +29,29 @@ internal abstract class ProviderDialect
     /// The connection string given to the provider for physical connections: its own pooling off (so pools are not
     /// stacked) and automatic enlistment off (Covet enlists explicitly at checkout).
     /// </summary>
-    public virtual string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString)
+    public virtual string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options)
     {
         var builder = factory.CreateConnectionStringBuilder() ?? new DbConnectionStringBuilder();
         builder.ConnectionString = providerConnectionString;
         TrySet(builder, "Pooling", false);
         TrySet(builder, "Enlist", false);
         return builder.ConnectionString;
+    }
+
+    /// <summary>
+    /// Lowers the driver's connect timeout (<paramref name="keyword"/>, whole seconds) to the acquire timeout, so a sync
+    /// <c>Open</c>, which cannot be cancelled, still gives up within it. A larger user value is capped; a smaller one kept.
+    /// </summary>
+    protected static void CapConnectTimeout(DbConnectionStringBuilder builder, string keyword, CovetPoolOptions options, int driverDefault)
+    {
+        if (options.AcquireTimeout == Timeout.InfiniteTimeSpan)
+            return;
+        var cap = Math.Max(1, (int)Math.Ceiling(options.AcquireTimeout.TotalSeconds)); // 0 means "no timeout" to drivers
+        var current = builder.TryGetValue(keyword, out var value) && int.TryParse(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture), out var parsed)
+            ? parsed
+            : driverDefault;
+        if (current == 0 || current > cap)
+            builder[keyword] = cap;
     }
 
     /// <summary>True when the connection string already sets a command timeout, so Covet's default must not override it.</summary>
@@ -53,25 +69,26 @@ internal abstract class ProviderDialect
     /// </summary>
     public virtual bool MayChangeSession(string? commandText) => true;
 
-    /// <summary>Tests that the connection is alive within <see cref="CovetPoolOptions.ValidationTimeout"/>. Never throws unless cancelled: a failure means dead.</summary>
-    public virtual async ValueTask<bool> PingAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
+    /// <summary>Tests that the connection is alive within <paramref name="timeout"/>. Never throws unless cancelled: a failure means dead.</summary>
+    public virtual async ValueTask<bool> PingAsync(DbConnection connection, CovetPoolOptions options, TimeSpan timeout, bool async, CancellationToken cancellationToken)
     {
         if (connection.State != ConnectionState.Open)
             return false;
         try
         {
-            using var command = connection.CreateCommand();
+            var command = connection.CreateCommand();
             command.CommandText = options.HealthQuery ?? DefaultHealthQuery;
-            command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(options.ValidationTimeout.TotalSeconds));
+            command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds));
             if (async)
             {
-                using var deadline = new Deadline(options.ValidationTimeout, options.TimeProvider, cancellationToken);
-                await command.ExecuteScalarAsync(deadline.Token).ConfigureAwait(false);
+                using var deadline = new Deadline(timeout, options.TimeProvider, cancellationToken);
+                await Deadline.WithinAsync(command.ExecuteScalarAsync(deadline.Token), connection, timeout, options.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
             else
             {
-                command.ExecuteScalar();
+                command.ExecuteScalar(); // bounded by the driver's own command timeout
             }
+            command.Dispose(); // not on the abandoned path: a command still running is left to its connection
             return connection.State == ConnectionState.Open;
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)

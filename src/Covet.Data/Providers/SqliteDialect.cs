@@ -21,7 +21,7 @@ internal sealed class SqliteDialect : ProviderDialect
         || commandText.Contains("temp", StringComparison.OrdinalIgnoreCase)
         || commandText.Contains("attach", StringComparison.OrdinalIgnoreCase);
 
-    public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString)
+    public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options)
     {
         var builder = factory.CreateConnectionStringBuilder()!;
         builder.ConnectionString = providerConnectionString;
@@ -29,10 +29,10 @@ internal sealed class SqliteDialect : ProviderDialect
         return builder.ConnectionString;
     }
 
-    public override ValueTask<bool> PingAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken) =>
+    public override ValueTask<bool> PingAsync(DbConnection connection, CovetPoolOptions options, TimeSpan timeout, bool async, CancellationToken cancellationToken) =>
         options.HealthQuery is null
             ? ValueTask.FromResult(connection.State == ConnectionState.Open)
-            : base.PingAsync(connection, options, async, cancellationToken);
+            : base.PingAsync(connection, options, timeout, async, cancellationToken);
 
     public override async ValueTask ResetAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
     {
