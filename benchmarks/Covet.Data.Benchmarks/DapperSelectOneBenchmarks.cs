@@ -27,20 +27,22 @@ namespace Covet.Data.Benchmarks;
 [Orderer(SummaryOrderPolicy.Declared)]
 public class DapperSelectOneBenchmarks : PoolBenchmarkBase
 {
-    private DbDataSource _pgNpgsql = null!, _pgCovet = null!, _pgCovetNoReset = null!;
+    private DbDataSource _pgNpgsql = null!, _pgCovet = null!, _pgCovetNoReset = null!, _pgCovetNoLeak = null!, _pgCovetTracesAlways = null!;
     private DbDataSource _myConnector = null!, _myConnectorNoReset = null!, _myCovet = null!, _myCovetNoReset = null!;
     private DbDataSource _sqlite = null!, _sqliteCovet = null!, _sqliteCovetNoReset = null!;
 
     // =============================================================================================== PostgreSQL
 
-    [GlobalSetup(Targets = new[] { nameof(Pg_Npgsql), nameof(Pg_Covet), nameof(Pg_Covet_NoReset) })]
+    [GlobalSetup(Targets = new[] { nameof(Pg_Npgsql), nameof(Pg_Covet), nameof(Pg_Covet_NoReset), nameof(Pg_Covet_NoLeakDetection), nameof(Pg_Covet_LeakTracesAlways) })]
     public void SetupPostgreSql()
     {
         var cs = Databases.PostgreSqlConnectionString;
         _pgNpgsql = NpgsqlPool(cs);
         _pgCovet = Covet(NpgsqlFactory.Instance, cs, CovetVariant.Default, "pg");
         _pgCovetNoReset = Covet(NpgsqlFactory.Instance, cs, CovetVariant.NoReset, "pg");
-        Warm(_pgNpgsql, _pgCovet, _pgCovetNoReset);
+        _pgCovetNoLeak = Covet(NpgsqlFactory.Instance, cs, CovetVariant.NoLeakDetection, "pg");
+        _pgCovetTracesAlways = Covet(NpgsqlFactory.Instance, cs, CovetVariant.LeakTracesAlways, "pg");
+        Warm(_pgNpgsql, _pgCovet, _pgCovetNoReset, _pgCovetNoLeak, _pgCovetTracesAlways);
     }
 
     [Benchmark(Baseline = true), BenchmarkCategory(Databases.PostgreSql)]
@@ -51,6 +53,12 @@ public class DapperSelectOneBenchmarks : PoolBenchmarkBase
 
     [Benchmark, BenchmarkCategory(Databases.PostgreSql)]
     public Task<int> Pg_Covet_NoReset() => Workload.SelectOneAsync(_pgCovetNoReset);
+
+    [Benchmark, BenchmarkCategory(Databases.PostgreSql)]
+    public Task<int> Pg_Covet_NoLeakDetection() => Workload.SelectOneAsync(_pgCovetNoLeak);
+
+    [Benchmark, BenchmarkCategory(Databases.PostgreSql)]
+    public Task<int> Pg_Covet_LeakTracesAlways() => Workload.SelectOneAsync(_pgCovetTracesAlways);
 
     // =============================================================================================== MariaDB
 

@@ -9,8 +9,11 @@ namespace Covet.Data.Benchmarks.Infrastructure;
 /// <summary>The Covet configurations compared by the benchmarks.</summary>
 public enum CovetVariant
 {
-    /// <summary><c>new CovetPoolOptions()</c>: pre-ping on (500 ms alive window), leak detection on (stack trace per checkout), reset on return.</summary>
+    /// <summary><c>new CovetPoolOptions()</c>: pre-ping on (500 ms alive window), leak detection on (adaptive stack traces: 1 checkout in 32), reset on return.</summary>
     Default,
+
+    /// <summary><see cref="CovetPoolOptions.LeakStackTraces"/> = Always: a stack trace at every checkout.</summary>
+    LeakTracesAlways,
 
     /// <summary><see cref="CovetPoolOptions.PrePing"/> off.</summary>
     NoPrePing,
@@ -45,6 +48,9 @@ public abstract class PoolBenchmarkBase
         {
             case CovetVariant.NoPrePing:
                 options.PrePing = false;
+                break;
+            case CovetVariant.LeakTracesAlways:
+                options.LeakStackTraces = CovetLeakStackTraces.Always;
                 break;
             case CovetVariant.NoLeakDetection:
                 options.LeakDetectionThreshold = TimeSpan.Zero;
