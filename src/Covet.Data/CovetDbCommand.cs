@@ -70,7 +70,11 @@ public sealed class CovetDbCommand : DbCommand
     public override Task PrepareAsync(CancellationToken cancellationToken = default)
     {
         var connection = Bind();
-        return RunAsync(connection, (c, ct) => new ValueTask<int>(c.PrepareAsync(ct).ContinueWith(static _ => 0, TaskScheduler.Default)), cancellationToken).AsTask();
+        return RunAsync(connection, static async (c, ct) =>
+        {
+            await c.PrepareAsync(ct).ConfigureAwait(false);
+            return 0;
+        }, cancellationToken).AsTask();
     }
 
     /// <inheritdoc />

@@ -263,9 +263,10 @@ public class CovetDbConnection : DbConnection
     /// <inheritdoc />
     protected override DbCommand CreateDbCommand()
     {
-        var inner = _slot is { } slot && Volatile.Read(ref slot.Lease) == _lease
-            ? slot.Physical.CreateCommand()
-            : InnerFactory.CreateCommand() ?? throw new NotSupportedException("The provider cannot create commands.");
+        // Always a fresh provider command, never the physical connection's: Npgsql recycles the command a connection
+        // created when it is disposed, and a command disposed after its logical connection closed would then reach the
+        // next borrower's command.
+        var inner = InnerFactory.CreateCommand() ?? throw new NotSupportedException("The provider cannot create commands.");
         return new CovetDbCommand(this, inner, DefaultCommandTimeout);
     }
 

@@ -60,10 +60,19 @@ public sealed class CovetDbDataReader : DbDataReader, IDbColumnSchemaGenerator
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        // The provider's reader is disposed before the connection goes back to the pool: Npgsql reuses one reader object
+        // per physical connection, so a Dispose after the return would hit the next borrower's reader.
+        if (disposing && !_closed)
         {
-            Close();
-            Inner.Dispose();
+            _closed = true;
+            try
+            {
+                Inner.Dispose();
+            }
+            finally
+            {
+                _connection.Close();
+            }
         }
         base.Dispose(disposing);
     }
@@ -71,8 +80,18 @@ public sealed class CovetDbDataReader : DbDataReader, IDbColumnSchemaGenerator
     /// <inheritdoc />
     public override async ValueTask DisposeAsync()
     {
-        await CloseAsync().ConfigureAwait(false);
-        await Inner.DisposeAsync().ConfigureAwait(false);
+        if (!_closed)
+        {
+            _closed = true;
+            try
+            {
+                await Inner.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                _connection.Close();
+            }
+        }
         GC.SuppressFinalize(this);
     }
 

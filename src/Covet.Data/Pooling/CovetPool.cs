@@ -334,9 +334,9 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                     // Bounded here too: Npgsql's open ignores the token once TCP is up and waits out its own timeout.
                     await Deadline.WithinAsync(physical.OpenAsync(deadline.Token), physical, remaining, _time, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception) when ((deadline.TimedOut || Remaining(acquireStart) <= TimeSpan.Zero) && !cancellationToken.IsCancellationRequested)
+                catch (Exception e) when ((e is TimeoutException || deadline.TimedOut || Remaining(acquireStart) <= TimeSpan.Zero) && !cancellationToken.IsCancellationRequested)
                 {
-                    throw ExhaustedException($"opening a new physical connection did not finish within the acquire timeout");
+                    throw ExhaustedException("opening a new physical connection did not finish within the acquire timeout", e);
                 }
             }
             else
@@ -691,6 +691,14 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             Destroy(connection, "broken");
             return;
         }
+        if (!Dialect.IsReusable(connection.Physical))
+        {
+            // A command still running or a protocol out of sync: no reset can make it safe for the next borrower.
+            Destroy(connection, "returned busy or out of sync");
+            return;
+        }
+        if (!_resetEnabled && Dialect.InTransaction(connection.Physical))
+            connection.NeedsReset = connection.RollbackOnly = true; // reset off, but a transaction is never inherited
         if (connection.DatabaseChanged)
         {
             // Resets do not restore the current database on every server; a fresh connection is the safe answer.
@@ -702,7 +710,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             Destroy(connection, IsDisposed ? "pool disposed" : connection.HasExpired(now) ? "max lifetime reached" : "pool cleared");
             return;
         }
-        if (!connection.NeedsReset || !(_resetEnabled || connection.PendingRollback is not null))
+        if (!connection.NeedsReset || !(_resetEnabled || connection.PendingRollback is not null || connection.RollbackOnly))
         {
             connection.NeedsReset = false;
             connection.LastUsedAt = now;
@@ -761,6 +769,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 transaction.Dispose();
             }
             var epoch = Volatile.Read(ref _suspectEpoch);
+            if (connection.RollbackOnly)
+            {
+                connection.RollbackOnly = false;
+                await Dialect.RollbackAsync(connection.Physical, Options, async, cancellationToken).ConfigureAwait(false);
+            }
             if (_resetEnabled)
                 await Dialect.ResetAsync(connection.Physical, Options, async, cancellationToken).ConfigureAwait(false);
             connection.NeedsReset = false;

@@ -64,6 +64,9 @@ internal sealed class PooledConnection
     /// <summary>A borrower ran something that may have changed session state; reset before the next borrower.</summary>
     public bool NeedsReset;
 
+    /// <summary>Session reset is off but the borrower left a SQL-level transaction open: roll it back, nothing more.</summary>
+    public bool RollbackOnly;
+
     /// <summary>The borrower called ChangeDatabase: never re-pool (resets do not restore the database everywhere).</summary>
     public bool DatabaseChanged;
 

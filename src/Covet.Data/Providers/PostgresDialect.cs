@@ -27,6 +27,10 @@ internal sealed class PostgresDialect : ProviderDialect
 
     public override bool TryQueueResetWithNextCommand(DbConnection connection) => _pipelining?.TryQueue(connection) == true;
 
+    public override bool IsReusable(DbConnection connection) => _pipelining?.IsReady(connection) ?? true;
+
+    public override bool InTransaction(DbConnection connection) => _pipelining?.InTransaction(connection) == true;
+
     public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options)
     {
         var builder = factory.CreateConnectionStringBuilder()!;

@@ -116,6 +116,19 @@ internal abstract class ProviderDialect
     /// <summary>Whether <see cref="TryQueueResetWithNextCommand"/> may be used for a pool with these settings (decided once per pool).</summary>
     public virtual bool CanQueueReset(string physicalConnectionString, CovetPoolOptions options) => false;
 
+    /// <summary>
+    /// Whether the driver reports the connection idle and in protocol sync, fit for the next borrower (false: a command is
+    /// still running or the connection lost sync, so it must be destroyed). Drivers that cannot tell say true.
+    /// </summary>
+    public virtual bool IsReusable(DbConnection connection) => true;
+
+    /// <summary>Whether a borrower left a transaction open with plain SQL (BEGIN) that the driver can see.</summary>
+    public virtual bool InTransaction(DbConnection connection) => false;
+
+    /// <summary>Rolls back a transaction opened with plain SQL (used when session reset is off: a transaction is never inherited).</summary>
+    public virtual ValueTask RollbackAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken) =>
+        ExecuteAsync(connection, "ROLLBACK", options.ValidationTimeout, async, cancellationToken);
+
     /// <summary>Whether <paramref name="exception"/>, thrown while using <paramref name="connection"/>, means the physical connection is dead.</summary>
     public virtual bool IsConnectionLevelError(Exception exception, DbConnection connection)
     {

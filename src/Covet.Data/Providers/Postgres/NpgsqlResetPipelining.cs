@@ -125,6 +125,9 @@ internal sealed class NpgsqlResetPipelining
         };
     }
 
+    /// <summary>Whether Npgsql's connector is idle and in sync (no command running, no reader open, not broken).</summary>
+    public bool IsReady(DbConnection connection) => _connector(connection) is { } c && _connectorState(c) == _ready;
+
     /// <summary>Whether the session is inside a transaction block (SQL-level BEGIN left open by a borrower).</summary>
     public bool InTransaction(DbConnection connection) => _connector(connection) is { } c && _transactionStatus(c) != _idle;
 
