@@ -20,7 +20,7 @@ public sealed class LeakDetectionTests
         LeakDetectionThreshold = TimeSpan.FromMilliseconds(200),
         MaintenanceInterval = TimeSpan.FromMilliseconds(100),
         MaxCheckoutDuration = TimeSpan.Zero,
-        // Every checkout's stack trace (the default, Adaptive, samples 1 in 32 until it suspects a leak), so the
+        // Every checkout's stack trace (the default, Adaptive, samples 1 in 256 until it suspects a leak), so the
         // assertions on where a connection was opened do not depend on which checkout was sampled.
         LeakStackTraces = CovetLeakStackTraces.Always,
         AutoScale = false,

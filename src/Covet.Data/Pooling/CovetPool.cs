@@ -59,7 +59,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private int _warming;                             // slots being opened in the background (warm-up, growth)
     private int _backgroundHeld;                      // idle connections out for a health check: not demand either
     private long _lastHealthCheck;
-    private int _traceSample;                         // Adaptive stack traces: one checkout in 32 is sampled...
+    private int _traceSample;                         // Adaptive stack traces: one checkout in 256 is sampled...
     private long _captureAllUntil = long.MinValue;    // ...and every checkout until then, after a suspected leak
     private int _suspectEpoch;                        // bumped when a connection dies under a borrower: every sibling verified before then is suspect
     private long _lastExhaustedLog = long.MinValue; // after a connection died under a borrower, validate every connection used before then
@@ -274,7 +274,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     {
         CovetLeakStackTraces.Always => true,
         CovetLeakStackTraces.Never => false,
-        _ => (++_traceSample & 31) == 0 || now < Volatile.Read(ref _captureAllUntil),
+        _ => (++_traceSample & 255) == 0 || now < Volatile.Read(ref _captureAllUntil),
     };
 
     /// <summary>Validates a connection taken from the idle stack or handed over by a returner. False: it was destroyed.</summary>

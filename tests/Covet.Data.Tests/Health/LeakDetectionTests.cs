@@ -227,11 +227,11 @@ public sealed class LeakDetectionTests
     }
 
     [TestMethod]
-    public async Task AdaptiveTraces_SampleOneCheckoutInThirtyTwo()
+    public async Task AdaptiveTraces_SampleOneCheckoutIn256()
     {
         await using var pool = Create(TimeSpan.FromSeconds(60), traces: CovetLeakStackTraces.Adaptive);
         var traced = 0;
-        for (var i = 0; i < 320; i++)
+        for (var i = 0; i < 2560; i++)
         {
             await using var connection = await pool.OpenAsync();
             if (pool.Source.Pool.Holders(1).Single().StackTrace is not null)
