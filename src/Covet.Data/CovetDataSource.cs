@@ -18,6 +18,36 @@ public sealed class CovetDataSource : DbDataSource
         _pool = new CovetPool(factory.Inner, providerString, options, factory, connectionString);
     }
 
+    private CovetDataSource(CovetProviderFactory factory, DbDataSource physicalConnections, CovetPoolOptions options)
+    {
+        Factory = factory;
+        _pool = new CovetPool(factory.Inner, physicalConnections.ConnectionString, options, factory, physicalConnections.ConnectionString, physicalConnections);
+    }
+
+    /// <summary>
+    /// Creates a data source whose physical connections come from the provider's own <see cref="DbDataSource"/>, so what is
+    /// configured there (Npgsql's <c>MapEnum</c>, type plugins, connection callbacks) applies to every pooled connection.
+    /// </summary>
+    /// <param name="physicalConnections">The provider's data source, built with its own pooling off (<c>Pooling=false</c>), so pools are not stacked.</param>
+    /// <param name="options">Pool settings (<see cref="CovetPoolOptions.PasswordProvider"/> is not used: the data source owns authentication).</param>
+    /// <exception cref="CovetConfigurationException">The data source pools its connections, or a setting is wrong.</exception>
+    public static CovetDataSource Create(DbDataSource physicalConnections, CovetPoolOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(physicalConnections);
+        using var probe = physicalConnections.CreateConnection();
+        var provider = DbProviderFactories.GetFactory(probe)
+            ?? throw new CovetConfigurationException(nameof(physicalConnections), "The data source's connections do not name their DbProviderFactory.");
+        var builder = provider.CreateConnectionStringBuilder() ?? new DbConnectionStringBuilder();
+        builder.ConnectionString = physicalConnections.ConnectionString;
+        if (builder.TryGetValue("Pooling", out var pooling) && !string.Equals(Convert.ToString(pooling, System.Globalization.CultureInfo.InvariantCulture), "false", StringComparison.OrdinalIgnoreCase))
+            throw new CovetConfigurationException(nameof(physicalConnections),
+                "The provider's data source pools its connections (Pooling is not false): build it with Pooling=false so Covet's pool is the only one.");
+        var factory = new CovetProviderFactory(provider, options);
+        if (factory.Options.PasswordProvider is not null)
+            throw new CovetConfigurationException(nameof(CovetPoolOptions.PasswordProvider), "PasswordProvider cannot be used with a provider data source: configure authentication on the data source.");
+        return new CovetDataSource(factory, physicalConnections, factory.Options.Clone());
+    }
+
     /// <summary>Creates a data source over <paramref name="inner"/>'s provider.</summary>
     /// <param name="inner">The provider's own factory, e.g. <c>NpgsqlFactory.Instance</c>.</param>
     /// <param name="connectionString">The provider connection string, optionally with Covet keywords (<c>Covet.MaxPoolSize=50</c>).</param>

@@ -31,6 +31,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     // --- Identity and settings: immutable after construction. ---
     private readonly DbProviderFactory _factory;
     private readonly string _physicalConnectionString;
+    private readonly DbDataSource? _physicalSource;   // when given, physical connections come from it (its type mappings, plugins, callbacks)
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly long _aliveWindowTicks;    // in TimeProvider timestamp units
@@ -69,9 +70,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private readonly DemandSizer _sizer;
     private readonly CircuitBreaker _breaker;
 
-    public CovetPool(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options, CovetProviderFactory? owner, string originalConnectionString)
+    public CovetPool(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options, CovetProviderFactory? owner, string originalConnectionString,
+        DbDataSource? physicalSource = null)
     {
         OriginalConnectionString = originalConnectionString;
+        _physicalSource = physicalSource;
         options.Validate();
         _factory = factory;
         Options = options;
@@ -89,8 +92,15 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         CommandTimeoutSeconds = Dialect.ConnectionStringSetsCommandTimeout(providerConnectionString)
             ? null
             : (int)Math.Ceiling(options.DefaultCommandTimeout.TotalSeconds);
-        Template = factory.CreateConnection() ?? throw new ArgumentException($"{factory.GetType().Name}.CreateConnection() returned null.", nameof(factory));
-        Template.ConnectionString = providerConnectionString;
+        if (physicalSource is not null)
+        {
+            Template = physicalSource.CreateConnection();
+        }
+        else
+        {
+            Template = factory.CreateConnection() ?? throw new ArgumentException($"{factory.GetType().Name}.CreateConnection() returned null.", nameof(factory));
+            Template.ConnectionString = providerConnectionString;
+        }
         Name = options.PoolName ?? DescribeWithoutSecrets(Dialect, Template);
         _breaker = new CircuitBreaker(options.CircuitBreakerFailureThreshold, options.CircuitBreakerBreakDuration, _time, _logger, Name);
         _lastHealthCheck = _time.GetTimestamp();
@@ -322,8 +332,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         {
             heldHalfOpenTrial = _breaker.ThrowIfOpen();
             var started = _time.GetTimestamp();
-            physical = _factory.CreateConnection()!;
-            physical.ConnectionString = await PhysicalConnectionStringAsync(cancellationToken).ConfigureAwait(false);
+            physical = await NewPhysicalAsync(cancellationToken).ConfigureAwait(false);
             if (async)
             {
                 // The caller's acquire deadline bounds the open too, so a black-holed server cannot hold it past its timeout.
@@ -407,15 +416,23 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             CovetMetrics.CreateTime.Record(elapsed.TotalSeconds, CovetMetrics.PoolTag(this));
     }
 
-    private async ValueTask<string> PhysicalConnectionStringAsync(CancellationToken cancellationToken)
+    /// <summary>A new, unopened physical connection: from the physical data source when one was given, else from the factory.</summary>
+    private async ValueTask<DbConnection> NewPhysicalAsync(CancellationToken cancellationToken)
     {
+        if (_physicalSource is not null)
+            return _physicalSource.CreateConnection();
+        var physical = _factory.CreateConnection()!;
         if (Options.PasswordProvider is not { } provider)
-            return _physicalConnectionString;
+        {
+            physical.ConnectionString = _physicalConnectionString;
+            return physical;
+        }
         var password = await provider(cancellationToken).ConfigureAwait(false);
         var builder = _factory.CreateConnectionStringBuilder() ?? new DbConnectionStringBuilder();
         builder.ConnectionString = _physicalConnectionString;
         builder["Password"] = password;
-        return builder.ConnectionString;
+        physical.ConnectionString = builder.ConnectionString;
+        return physical;
     }
 
     private long ExpiryFrom(long now)
@@ -1183,10 +1200,9 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         {
             // Bypasses the breaker's open state: probing is how it learns the database is back.
             var started = _time.GetTimestamp();
-            var physical = _factory.CreateConnection()!;
+            var physical = await NewPhysicalAsync(CancellationToken.None).ConfigureAwait(false);
             try
             {
-                physical.ConnectionString = await PhysicalConnectionStringAsync(CancellationToken.None).ConfigureAwait(false);
                 using var deadline = new Deadline(Options.ValidationTimeout, _time, CancellationToken.None);
                 await Deadline.WithinAsync(physical.OpenAsync(deadline.Token), physical, Options.ValidationTimeout, _time, CancellationToken.None).ConfigureAwait(false);
             }
