@@ -606,7 +606,10 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         }
     }
 
-    /// <summary>Makes a clean, live connection available: to the oldest waiter, else onto the idle stack.</summary>
+    /// <summary>
+    /// Makes a live connection available: to the oldest waiter (who resets it first if it is dirty), else onto the idle
+    /// stack when clean, or into the background-reset queue when dirty.
+    /// </summary>
     private void MakeAvailable(PooledConnection connection)
     {
         while (true)
