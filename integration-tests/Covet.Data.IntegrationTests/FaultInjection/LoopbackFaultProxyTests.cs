@@ -49,7 +49,8 @@ public sealed class LoopbackFaultProxyTests
             Console.WriteLine($"refused open failed in {Measure.Ms(clock.Elapsed)}: {refused.Message}");
             Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(1), $"a refused open fails fast ({Measure.Ms(clock.Elapsed)})");
         }
-        Assert.AreEqual(1, proxy.Refused);
+        // At least one: depending on when the reset lands, Npgsql may retry once (SSL Prefer falls back to no SSL).
+        Assert.IsTrue(proxy.Refused >= 1, proxy.ToString());
         proxy.RefuseNew = false;
 
         // BlackHole: an open connection gets no answer (and no error) until it lifts.
