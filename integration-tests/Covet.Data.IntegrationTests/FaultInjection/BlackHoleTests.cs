@@ -60,7 +60,10 @@ public sealed class BlackHoleTests
             Assert.IsTrue(Within(elapsed, AcquireTimeout), $"OpenAsync took {Measure.Ms(elapsed)}; expected {Measure.Ms(AcquireTimeout)} ±30 %");
         }
         Assert.AreEqual(0, stats.Waiting, "no waiter left behind");
-        Assert.AreEqual(0, stats.Total, "every slot taken to open a connection was given back");
+        // Demand-driven sizing may have started a background open of its own during the burst; it too gives its slot
+        // back at the acquire timeout, so the invariant is checked once background work has settled.
+        Assert.IsTrue(await Measure.UntilAsync(() => rig.Stats.Total == 0, TimeSpan.FromSeconds(3)),
+            $"every slot taken to open a connection was given back: {Measure.Describe(rig.Stats)}");
         Assert.IsTrue(threadsAfter <= threadsBefore + 4, $"thread-pool threads {threadsBefore} -> {threadsAfter}: nothing blocks a thread");
     }
 
@@ -183,7 +186,7 @@ public sealed class BlackHoleTests
         // Generous slack: the bound shows the check is not stuck behind a driver timeout (seconds), not a scheduling race.
         var firstBound = interval + TimeSpan.FromMilliseconds(100) + ValidationTimeout * 1.3 + TimeSpan.FromMilliseconds(400);
         Assert.IsTrue(failures[0] <= firstBound, $"first dead connection removed after {Measure.Ms(failures[0])}; expected at most {Measure.Ms(firstBound)}");
-        Assert.IsTrue(failures[1] - failures[0] <= ValidationTimeout * 1.3 + TimeSpan.FromMilliseconds(300),
+        Assert.IsTrue(failures[1] - failures[0] <= ValidationTimeout * 1.3 + TimeSpan.FromMilliseconds(500),
             $"second dead connection removed {Measure.Ms(failures[1] - failures[0])} after the first; one ping is bounded by the validation timeout");
         Assert.AreEqual(0, stats.Waiting);
         Assert.AreEqual(0, stats.Total);

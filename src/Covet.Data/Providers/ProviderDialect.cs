@@ -81,8 +81,10 @@ internal abstract class ProviderDialect
             command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds));
             if (async)
             {
-                using var deadline = new Deadline(timeout, options.TimeProvider, cancellationToken);
-                await Deadline.WithinAsync(command.ExecuteScalarAsync(deadline.Token), connection, timeout, options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                // Only the caller's token goes to the driver: cancelling a ping on timeout would make Npgsql send a cancel
+                // request over a second connection, inside the timer's callback, which a black-holed server holds for
+                // seconds. The wait is bounded here instead, and a hung ping's connection is abandoned.
+                await Deadline.WithinAsync(command.ExecuteScalarAsync(cancellationToken), connection, timeout, options.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
             else
             {
