@@ -20,8 +20,10 @@ public sealed class BlackHoleTests
     private static readonly TimeSpan Guard = Measure.HangGuard(TimeSpan.FromSeconds(3.5));
 
     /// <summary>±30 % of the expected time, plus 50 ms for a loaded 2-core machine.</summary>
+    // The point is "bounded by the timeout, not by a driver's seconds-long one": the upper slack absorbs a busy 2-core
+    // machine (a late timer or GC), the lower bound proves nothing gave up early.
     private static bool Within(TimeSpan actual, TimeSpan expected) =>
-        actual >= expected * 0.7 && actual <= expected * 1.3 + TimeSpan.FromMilliseconds(50);
+        actual >= expected * 0.7 && actual <= expected * 1.5 + TimeSpan.FromMilliseconds(250);
 
     // ------------------------------------------------------------------ acquire on an empty pool: new connections hang
 
@@ -102,7 +104,7 @@ public sealed class BlackHoleTests
         Assert.IsNull(connection);
         Assert.IsInstanceOfType<CovetPoolExhaustedException>(error, $"{error}");
         Assert.IsTrue(Within(elapsed, AcquireTimeout),
-            $"OpenAsync took {Measure.Ms(elapsed)} with {stats.PrePingFailures} failed pre-pings; expected the acquire timeout {Measure.Ms(AcquireTimeout)} ±30 %");
+            $"OpenAsync took {Measure.Ms(elapsed)} with {stats.PrePingFailures} failed pre-pings; expected the acquire timeout {Measure.Ms(AcquireTimeout)} (-30 %, +50 % + 250 ms)");
     }
 
     // ------------------------------------------------------------------ the pre-ping itself
@@ -226,7 +228,7 @@ public sealed class BlackHoleTests
 
         Assert.IsNotNull(error);
         Assert.IsTrue(Within(elapsed, AcquireTimeout),
-            $"sync Open took {Measure.Ms(elapsed)} ({error.GetType().Name}); expected the acquire timeout {Measure.Ms(AcquireTimeout)} ±30 %");
+            $"sync Open took {Measure.Ms(elapsed)} ({error.GetType().Name}); expected the acquire timeout {Measure.Ms(AcquireTimeout)} (-30 %, +50 % + 250 ms)");
         Assert.IsInstanceOfType<CovetPoolExhaustedException>(error, $"{error}");
     }
 }
