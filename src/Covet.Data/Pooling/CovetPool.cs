@@ -126,6 +126,9 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     public CovetProviderFactory? OwnerFactory { get; }
     public string ProviderConnectionString { get; }
 
+    /// <summary>The string physical connections are opened with (the driver's pooling off, its connect timeout capped).</summary>
+    internal string PhysicalConnectionString => _physicalConnectionString;
+
     /// <summary>The connection string as the user gave it (Covet keywords included).</summary>
     public string OriginalConnectionString { get; }
     internal PoolCounters Counters { get; } = new();
