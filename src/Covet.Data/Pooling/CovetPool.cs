@@ -631,40 +631,45 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     {
         while (true)
         {
-            Waiter? waiter;
+            Waiter? waiter = null;
+            bool stale = false, queueReset = false;
             lock (_lock)
             {
                 if (_disposed || connection.Generation != _generation)
                 {
-                    waiter = null;
+                    stale = true;
+                }
+                else if ((waiter = DequeueLiveWaiterLocked()) is not null)
+                {
+                    connection.State = SlotState.InUse;
+                }
+                else if (connection.NeedsReset)
+                {
+                    // No one is waiting: reset in the background, off every caller's path, then come back here.
+                    connection.State = SlotState.Resetting;
+                    _pendingReset.Enqueue(connection);
+                    queueReset = true;
                 }
                 else
                 {
-                    waiter = DequeueLiveWaiterLocked();
-                    if (waiter is null)
-                    {
-                        if (connection.NeedsReset)
-                        {
-                            // No one is waiting: reset in the background, off every caller's path, then come back here.
-                            connection.State = SlotState.Resetting;
-                            _pendingReset.Enqueue(connection);
-                            ThreadPool.UnsafeQueueUserWorkItem(static pool => _ = pool.ResetInBackgroundAsync(), this, preferLocal: false);
-                            return;
-                        }
-                        connection.State = SlotState.Idle;
-                        connection.IdleSince = now != 0 ? now : _time.GetTimestamp();
-                        _idle[_idleCount++] = connection;
-                        return;
-                    }
-                    connection.State = SlotState.InUse;
+                    connection.State = SlotState.Idle;
+                    connection.IdleSince = now != 0 ? now : _time.GetTimestamp();
+                    _idle[_idleCount++] = connection;
+                    return;
                 }
             }
-            if (waiter is null)
+            if (stale)
             {
-                Destroy(connection, _disposed ? "pool disposed" : "pool cleared");
+                Destroy(connection, IsDisposed ? "pool disposed" : "pool cleared");
                 return;
             }
-            if (waiter.TryHand(connection))
+            if (queueReset)
+            {
+                // Queued outside the lock: the lock covers field writes only.
+                ThreadPool.UnsafeQueueUserWorkItem(static pool => _ = pool.ResetInBackgroundAsync(), this, preferLocal: false);
+                return;
+            }
+            if (waiter!.TryHand(connection))
                 return;
         }
     }
@@ -1031,37 +1036,49 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     /// <summary>Closes idle connections past their lifetime, and idle ones above the minimum past the idle timeout.</summary>
     private void EvictIdle(long now)
     {
-        List<(PooledConnection, string)>? evicted = null;
+        List<PooledConnection> evicted;
         lock (_lock)
         {
             var idleTimeout = Options.IdleTimeout > TimeSpan.Zero && Options.IdleTimeout != Timeout.InfiniteTimeSpan ? Options.IdleTimeout : TimeSpan.MaxValue;
-            var kept = 0;
             var total = _total;
-            // Bottom of the stack first: the coldest connections.
-            for (var i = 0; i < _idleCount; i++)
+            evicted = TakeIdleLocked(c =>
             {
-                var c = _idle[i];
-                string? reason = null;
-                if (c.HasExpired(now))
-                    reason = "max lifetime reached";
-                else if (total > Math.Max(Options.MinPoolSize, _sizer.WarmTarget) && _time.GetElapsedTime(c.IdleSince, now) >= idleTimeout)
-                    reason = "idle timeout";
-                if (reason is null)
-                {
-                    _idle[kept++] = c;
-                    continue;
-                }
-                total--;
-                c.State = SlotState.InUse; // taken out of the idle set; Destroy closes it
-                (evicted ??= []).Add((c, reason));
-            }
-            for (var i = kept; i < _idleCount; i++)
-                _idle[i] = null!;
-            _idleCount = kept;
+                var evict = c.HasExpired(now)
+                    || (total > Math.Max(Options.MinPoolSize, _sizer.WarmTarget) && _time.GetElapsedTime(c.IdleSince, now) >= idleTimeout);
+                if (evict)
+                    total--;
+                return evict;
+            });
         }
-        if (evicted is not null)
-            foreach (var (c, reason) in evicted)
-                Destroy(c, reason);
+        foreach (var c in evicted)
+            Destroy(c, c.HasExpired(now) ? "max lifetime reached" : "idle timeout");
+    }
+
+    /// <summary>
+    /// Takes out of the idle set, coldest (bottom of the stack) first, every connection <paramref name="take"/> says yes
+    /// to, keeping the others in order; the taken ones are marked in use (their caller closes, tests or hands them on).
+    /// Call under <see cref="_lock"/>.
+    /// </summary>
+    private List<PooledConnection> TakeIdleLocked(Func<PooledConnection, bool> take)
+    {
+        List<PooledConnection> taken = [];
+        var kept = 0;
+        for (var i = 0; i < _idleCount; i++)
+        {
+            var c = _idle[i];
+            if (take(c))
+            {
+                c.State = SlotState.InUse;
+                taken.Add(c);
+            }
+            else
+            {
+                _idle[kept++] = c;
+            }
+        }
+        Array.Clear(_idle, kept, _idleCount - kept);
+        _idleCount = kept;
+        return taken;
     }
 
     /// <summary>Demand-driven sizing: grows the warm set in the background, or lets the coldest idle connections go.</summary>
@@ -1093,21 +1110,10 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         }
         else if (delta < 0)
         {
-            List<PooledConnection> surplus = [];
+            List<PooledConnection> surplus;
+            var left = -delta;
             lock (_lock)
-            {
-                // The coldest first: the bottom of the stack.
-                var take = Math.Min(-delta, _idleCount);
-                for (var i = 0; i < take; i++)
-                {
-                    _idle[i].State = SlotState.InUse;
-                    surplus.Add(_idle[i]);
-                }
-                Array.Copy(_idle, take, _idle, 0, _idleCount - take);
-                for (var i = _idleCount - take; i < _idleCount; i++)
-                    _idle[i] = null!;
-                _idleCount -= take;
-            }
+                surplus = TakeIdleLocked(_ => left-- > 0);
             foreach (var c in surplus)
                 Destroy(c, "demand-driven shrink");
         }
@@ -1116,29 +1122,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     /// <summary>Pings idle connections not used since the last check; removes the dead and refills to the minimum.</summary>
     private async Task CheckIdleHealthAsync()
     {
-        List<PooledConnection> toCheck = [];
+        List<PooledConnection> toCheck;
         var now = _time.GetTimestamp();
         var interval = ToTimestampTicks(Options.HealthCheckInterval);
         lock (_lock)
-        {
-            var kept = 0;
-            for (var i = 0; i < _idleCount; i++)
-            {
-                var c = _idle[i];
-                if (now - c.LastUsedAt >= interval)
-                {
-                    c.State = SlotState.InUse; // out of the idle set while we test it
-                    toCheck.Add(c);
-                }
-                else
-                {
-                    _idle[kept++] = c;
-                }
-            }
-            for (var i = kept; i < _idleCount; i++)
-                _idle[i] = null!;
-            _idleCount = kept;
-        }
+            toCheck = TakeIdleLocked(c => now - c.LastUsedAt >= interval); // out of the idle set while we test them
         Interlocked.Add(ref _backgroundHeld, toCheck.Count);
         foreach (var c in toCheck)
         {
@@ -1314,14 +1302,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 _generation++;
             if (dispose)
                 _disposed = true;
-            var idle = new List<PooledConnection>(_idleCount + _pendingReset.Count);
-            for (var i = 0; i < _idleCount; i++)
-            {
-                _idle[i].State = SlotState.InUse;
-                idle.Add(_idle[i]);
-                _idle[i] = null!;
-            }
-            _idleCount = 0;
+            var idle = TakeIdleLocked(static _ => true);
             while (_pendingReset.TryDequeue(out var pending))
             {
                 pending.State = SlotState.InUse;
