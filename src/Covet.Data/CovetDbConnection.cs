@@ -13,8 +13,8 @@ namespace Covet.Data;
 /// </summary>
 /// <remarks>
 /// Not thread-safe, like every ADO.NET connection. A connection that is garbage-collected while open does not keep its
-/// slot: its finalizer hands the physical connection back to the pool, which reports the leak with the stack trace of the
-/// code that opened it.
+/// slot: the pool holds it only through a weak reference, notices at its next maintenance tick that it was collected, takes
+/// the physical connection back and reports the leak with the stack trace of the code that opened it.
 /// </remarks>
 [DesignerCategory("")]
 public class CovetDbConnection : DbConnection
@@ -39,7 +39,7 @@ public class CovetDbConnection : DbConnection
         _poolIsFixed = pool is not null;
         if (pool is not null)
             _connectionString = pool.OriginalConnectionString;
-        // Only an open connection needs its finalizer (to recover a forgotten slot); Open re-registers it.
+        // No finalizer (Component declares one): a forgotten open connection is found by the pool through a weak reference.
         GC.SuppressFinalize(this);
     }
 
@@ -144,15 +144,36 @@ public class CovetDbConnection : DbConnection
     public override void Open()
     {
         var pool = BeginOpen();
-        var (slot, lease) = pool.AcquireAsync(async: false, CancellationToken.None).GetAwaiter().GetResult();
+        if (!pool.TryAcquireReady(this, out var slot, out var lease))
+            (slot, lease) = pool.AcquireAsync(this, async: false, CancellationToken.None).GetAwaiter().GetResult();
         EndOpen(slot, lease);
     }
 
     /// <inheritdoc />
-    public override async Task OpenAsync(CancellationToken cancellationToken)
+    public override Task OpenAsync(CancellationToken cancellationToken)
     {
-        var pool = BeginOpen();
-        var (slot, lease) = await pool.AcquireAsync(async: true, cancellationToken).ConfigureAwait(false);
+        // Not an async method: a hot idle connection is handed out synchronously without a state machine (the common case
+        // of a busy application); everything else (waiting, opening, pinging, resetting) goes through OpenSlowAsync.
+        // Errors still arrive as a faulted task, as with an async method.
+        try
+        {
+            var pool = BeginOpen();
+            if (cancellationToken.IsCancellationRequested)
+                return Task.FromCanceled(cancellationToken);
+            if (!pool.TryAcquireReady(this, out var slot, out var lease))
+                return OpenSlowAsync(pool, cancellationToken);
+            EndOpen(slot, lease);
+            return Task.CompletedTask;
+        }
+        catch (Exception e)
+        {
+            return Task.FromException(e);
+        }
+    }
+
+    private async Task OpenSlowAsync(CovetPool pool, CancellationToken cancellationToken)
+    {
+        var (slot, lease) = await pool.AcquireAsync(this, async: true, cancellationToken).ConfigureAwait(false);
         EndOpen(slot, lease);
     }
 
@@ -167,7 +188,6 @@ public class CovetDbConnection : DbConnection
     {
         _slot = slot;
         _lease = lease;
-        GC.ReRegisterForFinalize(this);
         OnStateChange(ClosedToOpen);
     }
 
@@ -180,7 +200,6 @@ public class CovetDbConnection : DbConnection
         _transaction?.Detach();
         _transaction = null;
         _slot = null;
-        GC.SuppressFinalize(this);
         slot.Pool.Return(slot, _lease, pendingRollback);
         OnStateChange(OpenToClosed);
     }
@@ -196,15 +215,7 @@ public class CovetDbConnection : DbConnection
     protected override void Dispose(bool disposing)
     {
         if (disposing)
-        {
             Close();
-        }
-        else if (_slot is { } slot)
-        {
-            // Finalizer: the user forgot this open connection. Hand the slot back; the pool reports the leak.
-            _slot = null;
-            slot.Pool.RecoverForgotten(slot, _lease);
-        }
         base.Dispose(disposing);
     }
 

@@ -20,7 +20,7 @@ internal static class CheckoutStackTrace
 
     /// <summary>What a report says when the checkout was not sampled (see <see cref="CovetPoolOptions.LeakStackTraces"/>).</summary>
     public const string NotCaptured =
-        "   (stack trace not captured for this checkout: with LeakStackTraces=Adaptive, Covet samples one checkout in 256 until it " +
+        "   (stack trace not captured for this checkout: with LeakStackTraces=Adaptive, Covet samples at most one checkout per 100 ms until it " +
         "suspects a leak and captures every checkout after that; set Covet.LeakStackTraces=Always to capture all)";
 
     public static string Format(StackTrace? trace)

@@ -5,13 +5,13 @@ using System.Transactions;
 namespace Covet.Data.Pooling;
 
 /// <summary>
-/// One physical connection and the pool's bookkeeping about it (a slot). It never references the logical
-/// <see cref="CovetDbConnection"/> that borrows it, so a forgotten logical connection can be garbage-collected and its
-/// finalizer can hand the slot back.
+/// One physical connection and the pool's bookkeeping about it (a slot). It references the logical
+/// <see cref="CovetDbConnection"/> that borrows it only weakly (<see cref="Borrower"/>), so a forgotten logical connection
+/// can be garbage-collected and the leak watch can hand the slot back.
 /// </summary>
 /// <remarks>
 /// Ownership is decided by <see cref="Lease"/>: a borrower holds the lease value it got at checkout, and whoever moves the
-/// lease on with a compare-and-swap (the borrower's return, a reclaim, a finalizer) is the only one who may give the slot
+/// lease on with a compare-and-swap (the borrower's return, a reclaim, the recovery of a forgotten borrower) is the only one who may give the slot
 /// back. Every other field is written either under the pool lock or by the current owner alone.
 /// </remarks>
 internal sealed class PooledConnection
@@ -55,6 +55,13 @@ internal sealed class PooledConnection
     public int Generation;
 
     // --- Checkout bookkeeping: written by the borrower at checkout, read by the leak watcher. ---
+
+    /// <summary>
+    /// The logical connection holding the current lease, weakly, so the slot never keeps a forgotten borrower alive: when the
+    /// GC has collected it while the slot is still borrowed, the leak watch hands the slot back. Set before the lease moves.
+    /// </summary>
+    public readonly WeakReference<object> Borrower = new(null!);
+
     public long CheckedOutAt;
     public StackTrace? CheckoutTrace;
     public int CheckoutThreadId;
