@@ -1,10 +1,13 @@
 using Covet.Data.EntityFrameworkCore.Tests.Model;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Npgsql;
 
 namespace Covet.Data.EntityFrameworkCore.Tests;
 
-/// <summary>UseCovetPool itself: configuration errors, pool sharing, and what it leaves alone. On SQLite (no server needed).</summary>
+/// <summary>UseCovetPool itself: configuration errors, pool sharing, and what it leaves alone. On SQLite (no server needed), and on
+/// PostgreSQL where the behaviour is Npgsql's (connection callbacks, data sources).</summary>
 [TestClass]
 public sealed class PackageTests
 {
@@ -100,7 +103,7 @@ public sealed class PackageTests
     public async Task NpgsqlConnectionCallbacks_FailLoudlyAtTheFirstOpen()
     {
         // A callback acts when a connection opens; Covet's physical connections are opened from the string alone.
-        // (Obsolete in EF Npgsql 10, which points to ConfigureDataSource: a data source, rejected the same way.)
+        // (Obsolete in EF Npgsql 10, which points to ConfigureDataSource: a data source, which Covet pools over.)
 #pragma warning disable CS0618
         var options = new DbContextOptionsBuilder<BlogContext>()
             .UseNpgsql(PgServer.BaseConnectionString, o => o.RemoteCertificateValidationCallback((_, _, _, _) => true))
@@ -110,6 +113,55 @@ public sealed class PackageTests
         await using var context = new BlogContext(options);
         var error = await Assert.ThrowsExactlyAsync<NotSupportedException>(() => context.Blogs.CountAsync());
         StringAssert.Contains(error.Message, "Callback");
+    }
+
+    [TestMethod]
+    public void UseCovetPool_OnNpgsql_TurnsNpgsqlPoolingOffInTheStringEfBuildsItsDataSourceFrom()
+    {
+        var configured = new NpgsqlConnectionStringBuilder(PgServer.BaseConnectionString) { Pooling = true, ApplicationName = "app" }.ConnectionString;
+        var npgsql = new DbContextOptionsBuilder<BlogContext>().UseNpgsql(configured, o => o.MapEnum<Mood>("mood")).UseCovetPool().Options;
+        var effective = new NpgsqlConnectionStringBuilder(RelationalOptionsExtension.Extract(npgsql).ConnectionString);
+        Assert.IsFalse(effective.Pooling, "EF builds its NpgsqlDataSource unpooled: Covet is the only pool");
+        Assert.AreEqual(new NpgsqlConnectionStringBuilder(configured).Password, effective.Password, "every other keyword kept");
+        Assert.AreEqual("app", effective.ApplicationName);
+
+        var sqlite = NewDatabase();
+        var other = new DbContextOptionsBuilder<BlogContext>().UseSqlite(sqlite).UseCovetPool().Options;
+        Assert.AreEqual(sqlite, RelationalOptionsExtension.Extract(other).ConnectionString, "other providers' strings are left as they are");
+    }
+
+    [TestMethod]
+    public async Task NpgsqlDataSourceOfTheApplication_Unpooled_IsPooledByCovetAndShared()
+    {
+        var password = new NpgsqlConnectionStringBuilder(PgServer.BaseConnectionString).Password;
+        await using var npgsql = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(PgServer.BaseConnectionString) { Pooling = false }.ConnectionString).Build();
+        DbContextOptions<BlogContext> Options() => new DbContextOptionsBuilder<BlogContext>().UseNpgsql(npgsql).UseCovetPool(o => o.MaxPoolSize = 2).Options;
+
+        for (var i = 0; i < 3; i++)
+        {
+            await using var context = new BlogContext(Options());
+            Assert.AreEqual(1, await context.Database.SqlQueryRaw<int>("select 1 as \"Value\"").SingleAsync());
+        }
+        await using var last = new BlogContext(Options());
+        var stats = last.Database.GetCovetPoolStatistics()!;
+        Assert.AreEqual(3L, stats.Checkouts, "every context borrowed from the one pool over the application's data source");
+        Assert.AreEqual(1L, stats.ConnectionsCreated, "and reused its physical connection");
+        if (!string.IsNullOrEmpty(password))
+            Assert.IsFalse(stats.PoolName.Contains(password, StringComparison.Ordinal), "no password in the pool's name");
+        last.Database.ClearCovetPool();
+    }
+
+    [TestMethod]
+    public async Task NpgsqlDataSourceOfTheApplication_Pooling_FailsLoudlyNamingTheSetting()
+    {
+        var password = new NpgsqlConnectionStringBuilder(PgServer.BaseConnectionString).Password;
+        await using var npgsql = NpgsqlDataSource.Create(PgServer.BaseConnectionString); // Npgsql pools by default
+        await using var context = new BlogContext(new DbContextOptionsBuilder<BlogContext>().UseNpgsql(npgsql).UseCovetPool().Options);
+        var error = await Assert.ThrowsExactlyAsync<NotSupportedException>(() => context.Database.SqlQueryRaw<int>("select 1 as \"Value\"").SingleAsync());
+        StringAssert.Contains(error.Message, "Pooling=false");
+        if (!string.IsNullOrEmpty(password))
+            Assert.IsFalse(error.ToString().Contains(password, StringComparison.Ordinal), "no password in the error");
+        Assert.IsNull(context.Database.GetCovetPoolStatistics(), "not pooled by Covet");
     }
 
     [TestMethod]

@@ -8,7 +8,7 @@ public static class CovetDatabaseFacadeExtensions
 {
     /// <summary>
     /// Statistics of the Covet pool this context borrows from, or null when the context is not pooled by Covet (no
-    /// <c>UseCovetPool</c>, or a connection the application gave EF).
+    /// <c>UseCovetPool</c>, a connection the application gave EF, or a data source that pools its connections itself).
     /// </summary>
     public static CovetPoolStatistics? GetCovetPoolStatistics(this DatabaseFacade database) => StateOf(database)?.GetStatistics();
 

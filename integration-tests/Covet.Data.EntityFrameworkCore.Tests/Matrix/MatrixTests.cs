@@ -12,6 +12,7 @@ using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace Covet.Data.EntityFrameworkCore.Tests.Matrix;
 
@@ -553,34 +554,83 @@ public abstract class MatrixTests
         await AssertNothingInUseAsync(last);
     }
 
-    /// <summary>Only Npgsql configures type mappings on a data source, so only the PostgreSQL class runs this cell.</summary>
+    /// <summary>
+    /// Only Npgsql configures type mappings on a data source, so only the PostgreSQL class runs this cell. EF Npgsql builds
+    /// an NpgsqlDataSource for MapEnum; UseCovetPool makes EF build it with Npgsql's pooling off and pools over it.
+    /// </summary>
     private protected async Task DataSourceTypeMappingsCore()
     {
-        var options = new DbContextOptionsBuilder<PgEnumContext>()
+        const int max = 3;
+        // A new options object for every context, as OnConfiguring builds them: all must reach the one pool.
+        DbContextOptions<PgEnumContext> Options() => new DbContextOptionsBuilder<PgEnumContext>()
             .UseNpgsql(Provider.ConnectionString, o => o.MapEnum<Mood>("mood"))
-            .UseCovetPool(o => o.PoolName = Provider.DatabaseName)
-            .Options;
-        try
-        {
-            await using (var context = new PgEnumContext(options))
+            .UseCovetPool(o =>
             {
-                await context.Database.EnsureCreatedAsync();
-                context.People.AddRange(new PgPerson { Mood = Mood.Happy }, new PgPerson { Mood = Mood.Sad });
-                await context.SaveChangesAsync();
-            }
-            await using var read = new PgEnumContext(options);
-            Assert.AreEqual(Mood.Happy, (await read.People.SingleAsync(p => p.Mood == Mood.Happy)).Mood);
-            await AssertNothingInUseAsync(read);
-        }
-        catch (NotSupportedException e) when (e.Message.Contains("Covet opens its physical connections from the provider's DbProviderFactory", StringComparison.Ordinal))
+                o.PoolName = Provider.DatabaseName;
+                o.MaxPoolSize = max;
+                o.AcquireTimeout = TimeSpan.FromSeconds(20);
+            })
+            .Options;
+
+        await using (var context = new PgEnumContext(Options()))
         {
-            // What is asserted today: such a context fails loudly, at its first open, with this message, and never writes
-            // with lost mappings. The cell is marked blocked in the matrix until the core accepts a DbDataSource.
-            Blocked("needs a core change: Covet must be able to open its physical connections from a DbDataSource (EF Npgsql 9+ puts MapEnum, " +
-                    "plugins and ConfigureDataSource on an NpgsqlDataSource; a connection made from NpgsqlFactory and a connection string does not have " +
-                    "them: writing the enum fails). Until then such a context fails loudly at its first open (NotSupportedException) instead of losing " +
-                    "its mappings.");
+            Assert.IsTrue(await context.Database.EnsureCreatedAsync());
+            context.People.AddRange(new PgPerson { Mood = Mood.Happy }, new PgPerson { Mood = Mood.Sad });
+            await context.SaveChangesAsync();
         }
+        await using (var read = new PgEnumContext(Options()))
+        {
+            Assert.AreEqual(Mood.Happy, (await read.People.SingleAsync(p => p.Mood == Mood.Happy)).Mood, "an enum parameter and an enum column, read back");
+            CollectionAssert.AreEquivalent(new[] { "happy", "sad" },
+                await read.Database.SqlQueryRaw<string>("select \"Mood\"::text as \"Value\" from \"People\"").ToListAsync(),
+                "stored as the labels of the PostgreSQL enum");
+
+            // The physical connection EF was given is Covet's, made by the data source (its mapping is on it), unpooled by Npgsql.
+            await read.Database.OpenConnectionAsync();
+            Assert.IsTrue(read.Database.IsCovetConnectionBorrowed());
+            var physical = (NpgsqlConnection)read.Database.GetDbConnection();
+            Assert.IsFalse(new NpgsqlConnectionStringBuilder(physical.ConnectionString).Pooling, "Npgsql must not pool under Covet");
+            await using (var command = new NpgsqlCommand("select @mood::text", physical))
+            {
+                command.Parameters.Add(new NpgsqlParameter { ParameterName = "mood", Value = Mood.Sad });
+                Assert.AreEqual("sad", await command.ExecuteScalarAsync(), "the data source's MapEnum on the physical connection itself");
+            }
+            await read.Database.CloseConnectionAsync();
+        }
+
+        // System.Transactions on connections the data source opens: contexts of one scope share the enlisted session.
+        using (new AmbientScope(TransactionScopeAsyncFlowOption.Enabled))
+        {
+            await using var first = new PgEnumContext(Options());
+            first.People.Add(new PgPerson { Mood = Mood.Ok });
+            await first.SaveChangesAsync();
+            await using var second = new PgEnumContext(Options());
+            Assert.AreEqual(1, await second.People.CountAsync(p => p.Mood == Mood.Ok), "the second context sees the uncommitted row: same transaction");
+            // no Complete: rolled back
+        }
+
+        // Concurrent contexts: never more than MaxPoolSize physical connections.
+        var work = Enumerable.Range(0, 12).Select(async i =>
+        {
+            await using var context = new PgEnumContext(Options());
+            context.People.Add(new PgPerson { Mood = i % 2 == 0 ? Mood.Happy : Mood.Sad });
+            await context.SaveChangesAsync();
+            return await context.People.CountAsync(p => p.Mood == Mood.Happy);
+        }).ToList();
+        await Task.WhenAll(work);
+
+        await using var last = new PgEnumContext(Options());
+        Assert.AreEqual(0, await last.People.CountAsync(p => p.Mood == Mood.Ok), "the scope without Complete rolled back");
+        Assert.AreEqual(1 + 6, await last.People.CountAsync(p => p.Mood == Mood.Happy));
+        var stats = await AssertNothingInUseAsync(last);
+        Assert.HasCount(1, CovetPools.GetStatistics(Provider.DatabaseName), "every context, configured alike, borrowed from one Covet pool");
+        Assert.IsGreaterThanOrEqualTo(20L, stats.Checkouts, stats.ToString());
+        Assert.IsLessThanOrEqualTo(max, stats.Total, stats.ToString());
+        Assert.IsLessThanOrEqualTo(max, (await Provider.ServerConnectionsAsync())!.Value, "the server sees at most MaxPoolSize sessions");
+
+        // Destroying is real: cleared, the sessions end on the server (with Npgsql pooling underneath they would stay).
+        last.Database.ClearCovetPool();
+        await Poll.UntilAsync(async () => await Provider.ServerConnectionsAsync() == 0, "the server to have no session of the cleared pool");
     }
 
     [TestMethod]

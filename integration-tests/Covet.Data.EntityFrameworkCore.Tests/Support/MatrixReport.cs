@@ -7,7 +7,9 @@ namespace Covet.Data.EntityFrameworkCore.Tests;
 
 /// <summary>
 /// Collects the outcome of every matrix cell (test method = row, test class = provider) and renders the README table.
-/// Rows come from the test methods of <see cref="MatrixTests"/>, in declaration order; a cell that did not run is "—".
+/// Rows come from the test methods of <see cref="MatrixTests"/>, in declaration order, then the rows only one provider
+/// has (test methods declared on its class, such as PostgreSQL's data-source type mappings); a cell that did not run,
+/// or a provider without that row, is "n/a".
 /// </summary>
 internal static class MatrixReport
 {
@@ -23,12 +25,17 @@ internal static class MatrixReport
 
     public static void Record(ProviderKind provider, string row, UnitTestOutcome outcome, string? note) => Cells[(row, provider)] = (outcome, note);
 
-    /// <summary>The rows in declaration order, with the description of their [Description] attribute.</summary>
+    /// <summary>The rows in declaration order (shared rows, then provider-only rows), with the description of their [Description] attribute.</summary>
     public static IReadOnlyList<(string Row, string Description)> Rows =>
-        typeof(MatrixTests).GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly)
-            .Where(m => m.GetCustomAttribute<TestMethodAttribute>() is not null)
-            .OrderBy(m => m.MetadataToken)
+        typeof(MatrixTests).Assembly.GetTypes()
+            .Where(t => t.IsSubclassOf(typeof(MatrixTests)))
+            .OrderBy(t => t.MetadataToken)
+            .Prepend(typeof(MatrixTests))
+            .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly)
+                .Where(m => m.GetCustomAttribute<TestMethodAttribute>() is not null)
+                .OrderBy(m => m.MetadataToken))
             .Select(m => (m.Name, m.GetCustomAttribute<DescriptionAttribute>()?.Description ?? ""))
+            .DistinctBy(r => r.Name)
             .ToList();
 
     public static string? ToMarkdown()

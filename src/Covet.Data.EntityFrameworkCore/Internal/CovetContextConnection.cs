@@ -20,6 +20,11 @@ namespace Covet.Data.EntityFrameworkCore.Internal;
 /// connection type, so every cast, type mapping, parameter and data reader of the provider works. <c>ConnectionClosing</c>
 /// (count back to 0) suppresses EF's close, puts EF's own connection object back and closes the Covet connection, which
 /// returns the physical connection to the pool (or parks it while it is enlisted in a transaction).</para>
+/// <para>Where physical connections come from. Usually from the provider's factory and EF's connection string (one Covet
+/// pool per connection string). When the provider creates its connections from a <see cref="DbDataSource"/> (EF Npgsql
+/// with <c>MapEnum</c>, plugins or <c>ConfigureDataSource</c>), from that data source, through a
+/// <see cref="CovetDataSource"/> over it, so its type mappings and plugins are on every physical connection; the data
+/// source is unpooled (see <see cref="UnpooledProviderDataSource"/>), so Covet is the only pool.</para>
 /// <para>Lifetime. A context disposed (or returned to an <c>AddDbContextPool</c> pool) while open gives the connection back
 /// here (<see cref="Dispose"/>, <see cref="IResettableService.ResetState"/>), after letting EF roll back a transaction it
 /// still has. Nothing but the context references this object, so a context that is neither closed nor disposed lets the
@@ -40,9 +45,13 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
     private readonly DbConnection? _applicationConnection;
     private ProviderConnectionSetup? _setup;
 
+    // Where the borrows come from: a Covet factory (over the provider's factory) or a Covet data source (over the
+    // provider's data source), whichever the context's connections come from; the other pair is null.
     private CovetProviderFactory? _factory;
     private DbProviderFactory? _inner;
-    private CovetDbConnection? _covet;   // reused by every borrow of this context
+    private CovetDataSource? _covetSource;
+    private DbDataSource? _providerSource;
+    private CovetDbConnection? _covet;   // reused by every borrow of this context, from the current source
     private DbConnection? _checkedOriginal; // EF's connection object last checked for callbacks
 
     // The current borrow.
@@ -67,7 +76,7 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
     /// <summary>Whether a physical connection of Covet is EF's connection right now.</summary>
     public bool IsBorrowed => _borrowed;
 
-    /// <summary>Whether this context's connections are pooled by Covet (EF creates them from a connection string).</summary>
+    /// <summary>Whether this context's connections are pooled by Covet (EF creates them, from a connection string or a data source).</summary>
     public bool IsPooledContext
     {
         get
@@ -77,9 +86,7 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
             if (_borrowed)
                 return true;
             var current = RelationalConnectionAccess.Current(relational) ?? relational.DbConnection;
-            return RelationalConnectionAccess.IsOwned(relational)
-                   && !ReferenceEquals(current, _applicationConnection)
-                   && (_setup ??= ProviderConnectionSetup.For(relational)).FindDataSource(relational) is null;
+            return RelationalConnectionAccess.IsOwned(relational) && !ReferenceEquals(current, _applicationConnection);
         }
     }
 
@@ -129,16 +136,22 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
             return false; // the application's own connection object
 
         var setup = _setup ??= ProviderConnectionSetup.For(relational);
+        CovetDbConnection covet;
         if (setup.FindDataSource(relational) is { } dataSource)
-            throw DataSourceNotSupported(dataSource);
-        if (!ReferenceEquals(connection, _checkedOriginal))
         {
-            if (ProviderConnectionSetup.CallbacksSetOn(connection) is { Count: > 0 } callbacks)
-                throw CallbacksNotSupported(connection, callbacks);
-            _checkedOriginal = connection;
+            // The data source sets up its connections (mappings, plugins, callbacks): Covet's come from it too.
+            covet = GetCovetConnection(dataSource);
         }
-
-        var covet = GetCovetConnection(connection, relational);
+        else
+        {
+            if (!ReferenceEquals(connection, _checkedOriginal))
+            {
+                if (ProviderConnectionSetup.CallbacksSetOn(connection) is { Count: > 0 } callbacks)
+                    throw CallbacksNotSupported(connection, callbacks);
+                _checkedOriginal = connection;
+            }
+            covet = GetCovetConnection(connection, relational);
+        }
         var suppressAmbient = Transaction.Current is not null
                               && (!setup.SupportsAmbientTransactions(relational) || relational.CurrentAmbientTransaction is null);
         if (suppressAmbient)
@@ -188,6 +201,11 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
     {
         if (_relational is not { } relational)
             return;
+        if ((_setup ??= ProviderConnectionSetup.For(relational)).FindDataSource(relational) is { } dataSource)
+        {
+            CovetEfPools.FindDataSource(dataSource, _extension.Key)?.Clear();
+            return;
+        }
         var connection = _borrowed ? _original : RelationalConnectionAccess.Current(relational) ?? relational.DbConnection;
         if (connection is null || DbProviderFactories.GetFactory(connection) is not { } inner)
             return;
@@ -206,7 +224,16 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
         var connection = RelationalConnectionAccess.Current(relational) ?? relational.DbConnection;
         if (!RelationalConnectionAccess.IsOwned(relational) || ReferenceEquals(connection, _applicationConnection))
             return null;
-        return GetCovetConnection(connection, relational).GetPoolStatistics();
+        if ((_setup ??= ProviderConnectionSetup.For(relational)).FindDataSource(relational) is not { } dataSource)
+            return GetCovetConnection(connection, relational).GetPoolStatistics();
+        try
+        {
+            return GetCovetConnection(dataSource).GetPoolStatistics();
+        }
+        catch (NotSupportedException)
+        {
+            return null; // a data source that pools itself: not pooled by Covet (its first open says why)
+        }
     }
 
     void IResettableService.ResetState() => ReleaseAtEndOfUse();
@@ -346,6 +373,21 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>The Covet connection borrowing from the pool over the provider's data source.</summary>
+    /// <exception cref="NotSupportedException">The data source pools its connections itself.</exception>
+    private CovetDbConnection GetCovetConnection(DbDataSource dataSource)
+    {
+        if (!ReferenceEquals(dataSource, _providerSource))
+        {
+            var source = CovetEfPools.GetDataSource(dataSource, _extension.Key);
+            ForgetCovetConnection();
+            _covetSource = source;
+            _providerSource = dataSource;
+        }
+        return _covet ??= _covetSource!.CreateConnection();
+    }
+
+    /// <summary>The Covet connection borrowing from the pool of the provider's factory and EF's connection string.</summary>
     private CovetDbConnection GetCovetConnection(DbConnection connection, RelationalConnection relational)
     {
         var inner = DbProviderFactories.GetFactory(connection)
@@ -353,10 +395,10 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
                         $"{connection.GetType().FullName} does not expose its DbProviderFactory, so Covet cannot create physical connections for it.");
         if (!ReferenceEquals(inner, _inner))
         {
-            _factory = CovetEfPools.GetFactory(inner, _extension.Key);
+            var factory = CovetEfPools.GetFactory(inner, _extension.Key);
+            ForgetCovetConnection();
+            _factory = factory;
             _inner = inner;
-            _covet?.Dispose();
-            _covet = null;
         }
         var connectionString = ConnectionStringOf(relational, connection);
         if (string.IsNullOrEmpty(connectionString))
@@ -365,6 +407,17 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
         if (_covet.ConnectionString != connectionString)
             _covet.ConnectionString = connectionString;
         return _covet;
+    }
+
+    /// <summary>Drops the Covet connection of the previous source (never called while borrowed: a borrow holds it).</summary>
+    private void ForgetCovetConnection()
+    {
+        _covet?.Dispose();
+        _covet = null;
+        _factory = null;
+        _inner = null;
+        _covetSource = null;
+        _providerSource = null;
     }
 
     // EF's own string (as configured, password included) rather than the connection object's, which some providers
@@ -376,12 +429,6 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
         $"EF's provider set {string.Join(", ", callbacks)} on its {connection.GetType().Name} (Npgsql: ProvidePasswordCallback, " +
         "ProvideClientCertificatesCallback or RemoteCertificateValidationCallback in UseNpgsql's options). Such callbacks act when a " +
         "connection opens, and Covet opens its physical connections from the connection string alone, so it does not pool this context. " +
-        "For rotating passwords use CovetPoolOptions.PasswordProvider; or remove UseCovetPool for this context.");
-
-    private static NotSupportedException DataSourceNotSupported(DbDataSource dataSource) => new(
-        $"This context creates its connections from a {dataSource.GetType().Name} (with Npgsql: UseNpgsql(dataSource), MapEnum/MapRange " +
-        "or plugins in UseNpgsql's options, ConfigureDataSource, or an NpgsqlDataSource registered in the application's services). " +
-        "Covet opens its physical connections from the provider's DbProviderFactory and a connection string, which would lose the data " +
-        "source's type mappings, plugins and callbacks, so it does not pool this context. Configure the context with a connection string, " +
-        "or remove UseCovetPool for it.");
+        "Configure them on the data source instead (Npgsql: ConfigureDataSource in UseNpgsql's options; Covet pools over that data " +
+        "source), use CovetPoolOptions.PasswordProvider for rotating passwords, or remove UseCovetPool for this context.");
 }

@@ -5,16 +5,26 @@ using System.Reflection;
 namespace Covet.Data.EntityFrameworkCore.Internal;
 
 /// <summary>
-/// The Covet factories behind every <c>UseCovetPool</c> in the process, one per (provider factory, pool settings).
+/// The Covet pools behind every <c>UseCovetPool</c> in the process: one factory per (provider factory, pool settings),
+/// and one data source per (provider data source, pool settings).
 /// </summary>
 /// <remarks>
-/// <c>OnConfiguring</c> builds new options for every context instance, so pools cannot belong to an options object: two
-/// contexts whose settings are equal (property by property; objects such as the logger factory by reference) share the
-/// factory, and through it one pool per connection string, for the life of the process (as the providers' own pools do).
+/// <para><c>OnConfiguring</c> builds new options for every context instance, so pools cannot belong to an options object:
+/// two contexts whose settings are equal (property by property; objects such as the logger factory by reference) share
+/// the factory, and through it one pool per connection string, for the life of the process (as the providers' own pools
+/// do).</para>
+/// <para>Contexts whose provider creates its connections from a <see cref="DbDataSource"/> (EF Npgsql with <c>MapEnum</c>,
+/// plugins or <c>ConfigureDataSource</c>: one data source per connection string, kept by EF's internal services, which
+/// every context configured alike shares) get a <see cref="CovetDataSource"/> over it. The data source object itself is
+/// the key, so no connection string, and no password, is part of it.</para>
 /// </remarks>
 internal static class CovetEfPools
 {
     private static readonly ConcurrentDictionary<(DbProviderFactory Inner, CovetPoolOptionsKey Key), CovetProviderFactory> Factories = new();
+    private static readonly ConcurrentDictionary<(DbDataSource Physical, CovetPoolOptionsKey Key), CovetDataSource> DataSources = new();
+
+    // Creating a CovetDataSource starts a pool (its timers, its warm-up): never twice for one key, so creation is serialised.
+    private static readonly Lock DataSourceCreation = new();
 
     public static CovetProviderFactory GetFactory(DbProviderFactory inner, CovetPoolOptionsKey key) =>
         Factories.TryGetValue((inner, key), out var factory)
@@ -24,6 +34,40 @@ internal static class CovetEfPools
     /// <summary>The existing factory, without creating one.</summary>
     public static CovetProviderFactory? FindFactory(DbProviderFactory inner, CovetPoolOptionsKey key) =>
         Factories.TryGetValue((inner, key), out var factory) ? factory : null;
+
+    /// <summary>The Covet data source whose physical connections come from <paramref name="physical"/>.</summary>
+    /// <exception cref="NotSupportedException"><paramref name="physical"/> pools its connections itself.</exception>
+    /// <exception cref="CovetConfigurationException">The pool settings cannot be used with a data source (<see cref="CovetPoolOptions.PasswordProvider"/>).</exception>
+    public static CovetDataSource GetDataSource(DbDataSource physical, CovetPoolOptionsKey key)
+    {
+        if (DataSources.TryGetValue((physical, key), out var existing))
+            return existing;
+        lock (DataSourceCreation)
+        {
+            if (DataSources.TryGetValue((physical, key), out existing))
+                return existing;
+            CovetDataSource created;
+            try
+            {
+                created = CovetDataSource.Create(physical, key.Options);
+            }
+            catch (CovetConfigurationException e) when (e.Setting != nameof(CovetPoolOptions.PasswordProvider))
+            {
+                throw new NotSupportedException(
+                    $"This context creates its connections from a {physical.GetType().Name} that pools them itself, and Covet must be the " +
+                    "only pool. With EF Npgsql, UseCovetPool turns pooling off in the connection string EF builds its data source from " +
+                    "(MapEnum, plugins, ConfigureDataSource); a data source the application gives EF (UseNpgsql(dataSource), or an " +
+                    "NpgsqlDataSource in the application's services) must be built with Pooling=false, and ConfigureDataSource must not " +
+                    $"turn pooling back on. Or remove UseCovetPool for this context. ({e.Message})", e);
+            }
+            DataSources[(physical, key)] = created;
+            return created;
+        }
+    }
+
+    /// <summary>The existing data source over <paramref name="physical"/>, without creating one.</summary>
+    public static CovetDataSource? FindDataSource(DbDataSource physical, CovetPoolOptionsKey key) =>
+        DataSources.TryGetValue((physical, key), out var source) ? source : null;
 }
 
 /// <summary>Value equality over every public property of a <see cref="CovetPoolOptions"/> snapshot.</summary>

@@ -17,9 +17,10 @@ namespace Covet.Data.EntityFrameworkCore.Internal;
 /// <c>SqliteRelationalConnection.InitializeDbConnection(DbConnection)</c>. Functions registered on an open
 /// <c>SqliteConnection</c> apply at once and live as long as the physical connection, so each physical connection is
 /// initialised once, by the first context type that borrows it.</para>
-/// <para>Known gap, needs the core: Npgsql connections that EF creates from an <c>NpgsqlDataSource</c> (type mappings
-/// such as <c>MapEnum</c>, plugins, <c>ConfigureDataSource</c>, the password, SSL callbacks of the data source) cannot be
-/// reproduced on a connection made from <c>NpgsqlFactory</c> and a connection string; see <see cref="FindDataSource"/>.</para>
+/// <para>What a data source does to its connections (EF Npgsql's <c>NpgsqlDataSource</c>: type mappings such as
+/// <c>MapEnum</c>, plugins, <c>ConfigureDataSource</c>, SSL callbacks) cannot be redone on a connection made from
+/// <c>NpgsqlFactory</c> and a connection string: such a context's physical connections come from the data source itself
+/// (<see cref="FindDataSource"/>, <see cref="CovetEfPools.GetDataSource"/>).</para>
 /// </remarks>
 internal sealed class ProviderConnectionSetup
 {
