@@ -28,8 +28,8 @@ namespace Covet.Data.EntityFrameworkCore.Internal;
 /// <para>Lifetime. A context disposed (or returned to an <c>AddDbContextPool</c> pool) while open gives the connection back
 /// here (<see cref="Dispose"/>, <see cref="IResettableService.ResetState"/>), after letting EF roll back a transaction it
 /// still has. Nothing but the context references this object, so a context that is neither closed nor disposed lets the
-/// <see cref="CovetDbConnection"/> be collected: its finalizer recovers the slot and Covet logs the leak with the stack
-/// trace of the open; one held past the leak threshold is reported while it is still held.</para>
+/// <see cref="CovetDbConnection"/> be collected: the pool's leak watch finds its weak reference empty, recovers the slot
+/// and logs the leak with the stack trace of the open; one held past the leak threshold is reported while it is still held.</para>
 /// <para>What is left alone: a connection the application gave EF (<c>UseNpgsql(connection)</c>,
 /// <c>Database.SetDbConnection</c>), and EF's secondary connections (Npgsql's admin and unpooled clones, SQLite's
 /// read-only connection, MySQL's server-level connection), which EF creates and opens for database creation and
