@@ -31,6 +31,7 @@ public class CovetDbConnection : DbConnection
     private PooledConnection? _slot;
     private long _lease;
     private CovetDbTransaction? _transaction;
+    private StateChangeEventHandler? _stateChange;   // own field: an open without handlers may complete on another thread
 
     internal CovetDbConnection(CovetProviderFactory? factory, CovetPool? pool)
     {
@@ -160,6 +161,12 @@ public class CovetDbConnection : DbConnection
             var pool = BeginOpen();
             if (cancellationToken.IsCancellationRequested)
                 return Task.FromCanceled(cancellationToken);
+            if (_stateChange is null)
+            {
+                // No StateChange handler to raise on the caller's path: the pool may also open this connection from
+                // another thread and complete the returned task (a waiting caller then costs one small object).
+                return pool.TryAcquireReadyOrWait(this, cancellationToken) ?? OpenSlowAsync(pool, cancellationToken);
+            }
             if (!pool.TryAcquireReady(this, out var slot, out var lease))
                 return OpenSlowAsync(pool, cancellationToken);
             EndOpen(slot, lease);
@@ -186,10 +193,27 @@ public class CovetDbConnection : DbConnection
 
     private void EndOpen(PooledConnection slot, long lease)
     {
-        _slot = slot;
-        _lease = lease;
+        Attach(slot, lease);
         OnStateChange(ClosedToOpen);
     }
+
+    /// <summary>The pool checked <paramref name="slot"/> out to this connection (possibly from another thread, before it
+    /// completes the task this connection's OpenAsync returned).</summary>
+    internal void Attach(PooledConnection slot, long lease)
+    {
+        _slot = slot;
+        _lease = lease;
+    }
+
+    /// <inheritdoc />
+    public override event StateChangeEventHandler? StateChange
+    {
+        add => _stateChange += value;
+        remove => _stateChange -= value;
+    }
+
+    /// <inheritdoc />
+    protected override void OnStateChange(StateChangeEventArgs stateChange) => _stateChange?.Invoke(this, stateChange);
 
     /// <inheritdoc />
     public override void Close()

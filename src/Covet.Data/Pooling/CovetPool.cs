@@ -36,6 +36,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private readonly ILogger _logger;
     private readonly long _aliveWindowTicks;    // in TimeProvider timestamp units
     private readonly long _traceSampleTicks;    // TraceSampleInterval in timestamp units
+    private readonly long _acquireTimeoutTicks; // AcquireTimeout in timestamp units; long.MaxValue when infinite
     private readonly bool _leakDetection;
     private readonly bool _resetEnabled;
     private readonly bool _queueReset;                // the driver can send the reset with the next command (Npgsql)
@@ -87,6 +88,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         _logger = options.LoggerFactory?.CreateLogger("Covet.Data.Pool") ?? NullLogger.Instance;
         _aliveWindowTicks = ToTimestampTicks(options.AliveBypassWindow);
         _traceSampleTicks = ToTimestampTicks(TraceSampleInterval);
+        _acquireTimeoutTicks = options.AcquireTimeout == Timeout.InfiniteTimeSpan ? long.MaxValue : ToTimestampTicks(options.AcquireTimeout);
         _leakDetection = options.LeakDetectionThreshold > TimeSpan.Zero;
         _resetEnabled = options.ResetSessionOnReturn && Dialect.CanReset(options);
         _queueReset = _resetEnabled && Dialect.CanQueueReset(_physicalConnectionString, options);
@@ -155,17 +157,35 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     /// <param name="borrower">The logical connection that will hold the lease (weakly referenced: see <see cref="PooledConnection.Borrower"/>).</param>
     /// <param name="async">Whether I/O is asynchronous.</param>
     /// <param name="cancellationToken">The caller's token.</param>
-    public async ValueTask<(PooledConnection Connection, long Lease)> AcquireAsync(object borrower, bool async, CancellationToken cancellationToken)
+    public ValueTask<(PooledConnection Connection, long Lease)> AcquireAsync(object borrower, bool async, CancellationToken cancellationToken)
     {
         var start = _time.GetTimestamp();
         // Where the caller is, taken before the first await: after it, the code may run on a thread-pool continuation
         // whose stack no longer shows the user's frames.
         var site = _leakDetection ? CaptureSite(start) : default;
-        if (_breaker.State == CovetCircuitState.Open)
-            _breaker.ThrowIfRejecting(); // fail fast while the database is down, even when idle (likely dead) connections remain
-        var transaction = Transaction.Current;
-        if (transaction is not null && TryTakeEnlisted(transaction) is { } enlisted)
-            return (enlisted, CheckOut(enlisted, borrower, start, site));
+        return AcquireCoreAsync(borrower, async, cancellationToken, start, site, handedOver: false, handed: null);
+    }
+
+    /// <param name="borrower">See <see cref="AcquireAsync"/>.</param>
+    /// <param name="async">Whether I/O is asynchronous.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <param name="start">When the acquire began: its deadline is measured from here.</param>
+    /// <param name="site">Where the caller asked (taken on the caller's thread).</param>
+    /// <param name="handedOver">A queued waiter was served: <paramref name="handed"/> is its connection to validate, or null for a
+    /// reserved slot to open a connection in; the first attempt starts from it instead of the idle stack.</param>
+    /// <param name="handed">See <paramref name="handedOver"/>.</param>
+    private async ValueTask<(PooledConnection Connection, long Lease)> AcquireCoreAsync(object borrower, bool async, CancellationToken cancellationToken,
+        long start, CheckoutSite site, bool handedOver, PooledConnection? handed)
+    {
+        Transaction? transaction = null;
+        if (!handedOver)
+        {
+            if (_breaker.State == CovetCircuitState.Open)
+                _breaker.ThrowIfRejecting(); // fail fast while the database is down, even when idle (likely dead) connections remain
+            transaction = Transaction.Current;
+            if (transaction is not null && TryTakeEnlisted(transaction) is { } enlisted)
+                return (enlisted, CheckOut(enlisted, borrower, start, site));
+        }
 
         Activity? activity = null; // only for checkouts that wait or open a connection: the fast path stays span-free
         try
@@ -178,29 +198,38 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 PooledConnection? connection = null;
                 Waiter? waiter = null;
                 var create = false;
-                lock (_lock)
+                var fromHandover = attempt == 0 && handedOver;
+                if (fromHandover)
                 {
-                    ObjectDisposedException.ThrowIf(_disposed, this);
-                    if (_idleCount > 0)
+                    connection = handed;
+                    create = handed is null;
+                }
+                else
+                {
+                    lock (_lock)
                     {
-                        connection = _idle[--_idleCount];
-                        _idle[_idleCount] = null!;
-                        connection.State = SlotState.InUse;
-                    }
-                    else if (_pendingReset.TryDequeue(out connection))
-                    {
-                        // No clean connection: reset one that waits for a background reset ourselves (one round trip) rather
-                        // than open a new physical connection or wait.
-                        connection.State = SlotState.InUse;
-                    }
-                    else if (_total < Options.MaxPoolSize)
-                    {
-                        _total++;
-                        create = true;
-                    }
-                    else
-                    {
-                        waiter = EnqueueWaiterLocked(start);
+                        ObjectDisposedException.ThrowIf(_disposed, this);
+                        if (_idleCount > 0)
+                        {
+                            connection = _idle[--_idleCount];
+                            _idle[_idleCount] = null!;
+                            connection.State = SlotState.InUse;
+                        }
+                        else if (_pendingReset.TryDequeue(out connection))
+                        {
+                            // No clean connection: reset one that waits for a background reset ourselves (one round trip) rather
+                            // than open a new physical connection or wait.
+                            connection.State = SlotState.InUse;
+                        }
+                        else if (_total < Options.MaxPoolSize)
+                        {
+                            _total++;
+                            create = true;
+                        }
+                        else
+                        {
+                            waiter = EnqueueWaiterLocked(start, null, default);
+                        }
                     }
                 }
 
@@ -215,7 +244,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 {
                     BeginWait(waiter, cancellationToken);
                     if (async)
-                        await ((Task)waiter.Task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                        await waiter.Task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     else
                         WaitBlocking(waiter);
                     connection = EndWait(waiter, cancellationToken);
@@ -232,7 +261,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                     try
                     {
                         // Straight from the idle stack on the first attempt, the acquire's start is "now" to within nanoseconds.
-                        var now = attempt == 0 && waiter is null ? start : _time.GetTimestamp();
+                        var now = attempt == 0 && waiter is null && !fromHandover ? start : _time.GetTimestamp();
                         usable = await PrepareForBorrowerAsync(connection!, start, now, async, cancellationToken).ConfigureAwait(false);
                     }
                     catch
@@ -279,7 +308,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             if (_idleCount == 0 || _disposed)
                 return false;
             var top = _idle[_idleCount - 1];
-            if (!IsReadyLocked(top, now))
+            if (!IsReady(top, now))
                 return false; // the slow path pings, resets or destroys it
             _idle[--_idleCount] = null!;
             top.State = SlotState.InUse;
@@ -290,9 +319,66 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         return true;
     }
 
-    /// <summary>Whether an idle connection may be handed out as it is (see <see cref="TryAcquireReady"/>). Under the lock.</summary>
-    private bool IsReadyLocked(PooledConnection connection, long now) =>
-        !connection.Broken && !connection.NeedsReset && connection.Generation == _generation && !connection.HasExpired(now) &&
+    /// <summary>
+    /// <see cref="TryAcquireReady"/> for a plain async open (no StateChange handler), which may also wait without an async
+    /// state machine: when the pool is exhausted (nothing idle, nothing being reset, every slot taken) the caller is queued
+    /// as a bound <see cref="Waiter"/> and its task, which completes once <paramref name="borrower"/> is open, is returned.
+    /// </summary>
+    /// <returns>A completed task: <paramref name="borrower"/> is open. A waiter's task. Null: nothing was taken or queued,
+    /// use <see cref="AcquireAsync"/> (it opens, validates, enlists, traces and reports everything else).</returns>
+    public Task? TryAcquireReadyOrWait(CovetDbConnection borrower, CancellationToken cancellationToken)
+    {
+        if (_breaker.State == CovetCircuitState.Open || Transaction.Current is not null)
+            return null;
+        var now = _time.GetTimestamp();
+        // Where the caller is, taken outside the lock (a sampled trace is a stack walk), and only when it may wait: with an
+        // idle connection in sight the checkout takes it after the lock.
+        // (Racy reads: a wrong guess only means the slow path captures the site again.)
+        var mayWait = Volatile.Read(ref _idleCount) == 0 && Volatile.Read(ref _total) >= Options.MaxPoolSize;
+        var site = mayWait && _leakDetection ? CaptureSite(now) : default;
+        PooledConnection? ready = null;
+        Waiter? waiter = null;
+        lock (_lock)
+        {
+            if (_disposed)
+                return null;
+            if (_idleCount > 0)
+            {
+                var top = _idle[_idleCount - 1];
+                if (!IsReady(top, now))
+                    return null;
+                _idle[--_idleCount] = null!;
+                top.State = SlotState.InUse;
+                ready = top;
+            }
+            else if (mayWait && _pendingReset.Count == 0 && _total >= Options.MaxPoolSize && !CovetMetrics.ActivitySource.HasListeners())
+            {
+                waiter = EnqueueWaiterLocked(now, borrower, site);
+            }
+            else
+            {
+                return null;
+            }
+        }
+        if (ready is not null)
+        {
+            if (!mayWait && _leakDetection)
+                site = CaptureSite(now);
+            borrower.Attach(ready, CheckOut(ready, borrower, now, site, now));
+            return Task.CompletedTask;
+        }
+        // Registered after the waiter is queued, so a returner may have served it already: then the registration is
+        // dropped here (the fence orders our write of the registration before our read of the claim).
+        BeginWait(waiter!, cancellationToken);
+        Interlocked.MemoryBarrier();
+        if (waiter!.IsClaimed)
+            waiter.Cancellation.Unregister();
+        return waiter.Task;
+    }
+
+    /// <summary>Whether a connection taken from the idle stack or handed over may be given out as it is, with no I/O.</summary>
+    private bool IsReady(PooledConnection connection, long now) =>
+        !connection.Broken && !connection.NeedsReset && connection.Generation == Volatile.Read(ref _generation) && !connection.HasExpired(now) &&
         (!Options.PrePing || (now - connection.LastUsedAt <= _aliveWindowTicks && connection.VerifiedEpoch == Volatile.Read(ref _suspectEpoch)));
 
     /// <summary>Where and on which thread a checkout was asked for (leak reports).</summary>
@@ -521,28 +607,150 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     // =====================================================================================================
 
     /// <summary>
-    /// A caller waiting for a connection. Its result is a connection, or null meaning "a slot was freed and reserved for
-    /// you: open a new connection"; it faults with <see cref="WaitTimedOut"/> when its deadline passes and is cancelled by
-    /// the caller's token or the pool's disposal. Whoever completes it decrements <see cref="_waiting"/>. Continuations run
+    /// A caller waiting for a connection. What it is handed is a connection, or null meaning "a slot was freed and reserved
+    /// for you: open a new connection"; it faults when its deadline passes and is cancelled by the caller's token or the
+    /// pool's disposal. Whoever claims it decrements <see cref="_waiting"/>. Continuations run
     /// asynchronously so a returner never runs a waiter's code inline; a sync caller blocked in <see cref="Task.Wait(TimeSpan)"/>
     /// is woken directly by the returner, without needing a thread-pool thread.
     /// </summary>
-    private sealed class Waiter(CovetPool pool, long deadline) : TaskCompletionSource<PooledConnection?>(TaskCreationOptions.RunContinuationsAsynchronously)
+    /// <remarks>
+    /// Two kinds. A waiter that <see cref="AcquireCoreAsync"/> awaits itself (sync callers, and async callers with a
+    /// StateChange handler, an ambient transaction or tracing on) completes with the connection or reserved slot and the
+    /// acquire carries on. A <em>bound</em> waiter (<see cref="Borrower"/> set, see <see cref="TryAcquireReadyOrWait"/>) is
+    /// what a plain async <c>OpenAsync</c> returns: it completes only once its logical connection is open, so a waiting
+    /// caller costs this object and its task, not a chain of async state machines (memory per waiter matters with ten
+    /// thousand of them). Its outcome is decided once, by whoever wins <see cref="Claim"/>: a returner (who checks the
+    /// connection out to it, or when the connection needs a ping, a reset or opening, queues that work to the thread pool,
+    /// where an async caller's continuation would run anyway), the timer, the caller's token or the pool's disposal.
+    /// </remarks>
+    private sealed class Waiter(CovetPool pool, long start, CovetDbConnection? borrower, CheckoutSite site)
+        : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), IThreadPoolWorkItem
     {
-        public readonly long Deadline = deadline;
+        private int _claimed;                 // 0 until the outcome is decided (see Claim)
+        // What was handed over: the connection, or null for a freed slot to open one in. Written by the claimer before it
+        // completes the task (classic waiter) or queues the work item (bound waiter), so the reader sees it.
+        private PooledConnection? _handed;
+
+        public readonly long Start = start;
+        public readonly CovetDbConnection? Borrower = borrower;
+        public readonly CheckoutSite Site = site;
         public CancellationTokenRegistration Cancellation;
 
-        public bool TryExpire() => Completed(TrySetException(WaitTimedOut));
+        public long Deadline => pool.DeadlineOf(Start);
 
-        public bool TryCancel() => Completed(TrySetCanceled());
+        /// <summary>Decided: served, expired, cancelled or failed (its task may complete a moment later).</summary>
+        public bool IsClaimed => Volatile.Read(ref _claimed) != 0;
 
-        public bool TryHand(PooledConnection? connection) => Completed(TrySetResult(connection));
-
-        private bool Completed(bool won)
+        private bool Claim()
         {
-            if (won)
-                Interlocked.Decrement(ref pool._waiting);
-            return won;
+            if (Interlocked.CompareExchange(ref _claimed, 1, 0) != 0)
+                return false;
+            Interlocked.Decrement(ref pool._waiting);
+            return true;
+        }
+
+        public bool TryExpire()
+        {
+            if (!Claim())
+                return false;
+            if (Borrower is null)
+                TrySetException(WaitTimedOut); // the acquire builds the real exception
+            else
+                Fail(pool.ExhaustedException(null));
+            return true;
+        }
+
+        public bool TryCancel()
+        {
+            if (!Claim())
+                return false;
+            if (Borrower is null)
+                TrySetCanceled();
+            else
+                Fail(new OperationCanceledException("Opening the connection was cancelled.", Cancellation.Token));
+            return true;
+        }
+
+        public bool TryFailDisposed()
+        {
+            if (!Claim())
+                return false;
+            if (Borrower is null)
+                TrySetCanceled(); // the acquire tells disposal from cancellation
+            else
+                Fail(new ObjectDisposedException(nameof(CovetPool), $"Pool '{pool.Name}' was disposed while waiting for a connection."));
+            return true;
+        }
+
+        /// <summary>A returner hands over a connection, or a freed slot (null) to open one in.</summary>
+        public bool TryHand(PooledConnection? connection)
+        {
+            if (!Claim())
+                return false;
+            if (Borrower is null)
+            {
+                _handed = connection;
+                TrySetResult();
+                return true;
+            }
+            Cancellation.Unregister(); // never blocks: a callback already running finds the waiter claimed
+            if (connection is not null && pool.TryCheckOutToWaiter(this, connection))
+                return true;
+            _handed = connection;
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            return true;
+        }
+
+        /// <summary>Bound waiter: the connection (or slot) needs I/O before the borrower may have it; on a thread-pool thread.</summary>
+        void IThreadPoolWorkItem.Execute() => _ = pool.FinishHandOverAsync(this, _handed);
+
+        public void Open(PooledConnection connection, long lease)
+        {
+            Borrower!.Attach(connection, lease);
+            TrySetResult();
+        }
+
+        /// <summary>Classic waiter, once its task completed successfully: the connection handed over, or null for a slot.</summary>
+        public PooledConnection? Handed => _handed;
+
+        public void Fail(Exception exception)
+        {
+            Cancellation.Unregister();
+            if (exception is OperationCanceledException && Cancellation.Token.IsCancellationRequested)
+                TrySetCanceled(Cancellation.Token);
+            else
+                TrySetException(exception);
+        }
+    }
+
+    /// <summary>When an acquire that began at <paramref name="start"/> times out (long.MaxValue: never).</summary>
+    private long DeadlineOf(long start) => _acquireTimeoutTicks == long.MaxValue ? long.MaxValue : start + _acquireTimeoutTicks;
+
+    /// <summary>
+    /// A bound waiter was handed a connection: when it needs nothing before use, check it out to the waiter right here on
+    /// the returner's thread and complete the waiter's task. False: it needs a ping or a reset first.
+    /// </summary>
+    private bool TryCheckOutToWaiter(Waiter waiter, PooledConnection connection)
+    {
+        var now = _time.GetTimestamp();
+        if (!IsReady(connection, now))
+            return false;
+        waiter.Open(connection, CheckOut(connection, waiter.Borrower!, waiter.Start, waiter.Site, now));
+        return true;
+    }
+
+    /// <summary>A bound waiter's connection needs a ping, a reset or opening: the rest of an acquire, then the borrower is open.</summary>
+    private async Task FinishHandOverAsync(Waiter waiter, PooledConnection? handed)
+    {
+        try
+        {
+            var (connection, lease) = await AcquireCoreAsync(waiter.Borrower!, async: true, waiter.Cancellation.Token, waiter.Start, waiter.Site,
+                handedOver: true, handed).ConfigureAwait(false);
+            waiter.Open(connection, lease);
+        }
+        catch (Exception e)
+        {
+            waiter.Fail(e);
         }
     }
 
@@ -555,10 +763,10 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     /// Queues a waiter with its deadline. One timer per pool (not one per waiter) expires waiters: it is due at the earliest
     /// deadline in the queue, so ten thousand waiters cost one timer. Call under <see cref="_lock"/>.
     /// </summary>
-    private Waiter EnqueueWaiterLocked(long start)
+    private Waiter EnqueueWaiterLocked(long start, CovetDbConnection? borrower, CheckoutSite site)
     {
-        var deadline = Options.AcquireTimeout == Timeout.InfiniteTimeSpan ? long.MaxValue : start + ToTimestampTicks(Options.AcquireTimeout);
-        var waiter = new Waiter(this, deadline);
+        var waiter = new Waiter(this, start, borrower, site);
+        var deadline = waiter.Deadline;
         _waiters.Enqueue(waiter);
         Interlocked.Increment(ref _waiting);
         if (deadline < _waiterTimerDue)
@@ -584,7 +792,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             for (var i = _waiters.Count; i > 0; i--)
             {
                 var waiter = _waiters.Dequeue();
-                if (waiter.Task.IsCompleted)
+                if (waiter.IsClaimed)
                     continue; // served elsewhere, cancelled or expired: drop it so the queue never grows with the dead
                 if (waiter.Deadline <= now)
                 {
@@ -639,7 +847,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         waiter.Cancellation.Dispose();
         var task = waiter.Task;
         if (task.IsCompletedSuccessfully)
-            return task.Result; // ours now: the caller uses it or gives it back
+            return waiter.Handed; // ours now: the caller uses it or gives it back
         if (task.IsFaulted)
             throw ExhaustedException(null);
         if (cancellationToken.IsCancellationRequested)
@@ -652,7 +860,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     {
         while (_waiters.TryDequeue(out var waiter))
         {
-            if (!waiter.Task.IsCompleted)
+            if (!waiter.IsClaimed)
                 return waiter;
         }
         return null;
@@ -1394,7 +1602,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             _waiters.Clear();
         }
         foreach (var waiter in waiters)
-            waiter.TryCancel();
+            waiter.TryFailDisposed();
         _waiterTimer.Dispose();
         foreach (var c in idle)
             Destroy(c, "pool disposed");

@@ -196,6 +196,30 @@ public sealed class LeakDetectionTests
     }
 
     [TestMethod]
+    public async Task LeakByACallerThatWaited_NamesTheCallerNotTheThreadThatHandedItTheConnection()
+    {
+        await using var pool = Create(TimeSpan.FromSeconds(1), max: 1);
+        var holder = await pool.OpenAsync();
+        var waiting = OpenWhileExhaustedAsync(pool.Source); // queued: the returner below opens it on its own thread
+        Assert.AreEqual(1, pool.Stats.Waiting);
+        await Task.Run(() => holder.Dispose());
+        await using var leaked = await waiting.Bounded();
+        pool.Time.Advance(TimeSpan.FromSeconds(2));
+
+        var leak = pool.LogsWithId(4001);
+        Assert.HasCount(1, leak);
+        AssertOnlyUserFrames(Frames(leak[0].Message), nameof(OpenWhileExhaustedAsync));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static async Task<CovetDbConnection> OpenWhileExhaustedAsync(CovetDataSource source)
+    {
+        var connection = source.CreateConnection();
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    [TestMethod]
     public async Task AdaptiveTraces_UnsampledLeak_IsReportedWithoutATraceAndSaysHowToGetOne()
     {
         await using var pool = Create(TimeSpan.FromSeconds(1), traces: CovetLeakStackTraces.Adaptive);
