@@ -1,3 +1,4 @@
+using System.Transactions;
 using Dapper;
 using Npgsql;
 
@@ -49,6 +50,87 @@ public sealed class ProviderDataSourceTests
             await admin.OpenAsync();
             await admin.ExecuteAsync($"drop table if exists {table}; drop type if exists {type}");
         }
+    }
+
+    [TestMethod]
+    public async Task WarmUpStartedInsideATransactionScope_LeavesIdleConnectionsOutOfThatTransaction()
+    {
+        // A data source's connections keep Npgsql's Enlist=true: a warm-up open on the creator's thread would enlist in
+        // the creator's transaction, and the next borrower's work would be rolled back with it.
+        var table = await CreateTableAsync("id int");
+        try
+        {
+            await using var npgsql = NpgsqlDataSource.Create(Env.Require("COVET_TEST_PG") + ";Pooling=false");
+            CovetDataSource covet;
+            using (new TransactionScope(TransactionScopeAsyncFlowOption.Enabled))
+            {
+                covet = CovetDataSource.Create(npgsql, new CovetPoolOptions { MinPoolSize = 2, MaxPoolSize = 2 });
+                await Poll.UntilAsync(() => covet.GetStatistics().Idle == 2, "two warm idle connections");
+                using (new TransactionScope(TransactionScopeOption.Suppress, TransactionScopeAsyncFlowOption.Enabled))
+                {
+                    await using var connection = await covet.OpenConnectionAsync();
+                    await connection.ExecuteAsync($"insert into {table} values (1)");
+                }
+                // not completed: the creator's transaction rolls back
+            }
+            await using (covet)
+                Assert.AreEqual(1L, await CountAsync(table), "a row written outside any transaction was rolled back with the creator's");
+        }
+        finally
+        {
+            await DropAsync(table);
+        }
+    }
+
+    [TestMethod]
+    public async Task OpenedInsideATransactionScope_IsEnlistedByCovet_AndRollsBackWithIt()
+    {
+        var table = await CreateTableAsync("id int");
+        try
+        {
+            await using var npgsql = NpgsqlDataSource.Create(Env.Require("COVET_TEST_PG") + ";Pooling=false");
+            await using var covet = CovetDataSource.Create(npgsql, new CovetPoolOptions { MaxPoolSize = 2 });
+            using (new TransactionScope(TransactionScopeAsyncFlowOption.Enabled))
+            {
+                await using var connection = await covet.OpenConnectionAsync(); // a new physical connection, opened for this caller
+                await connection.ExecuteAsync($"insert into {table} values (1)");
+            }
+            using (var scope = new TransactionScope(TransactionScopeAsyncFlowOption.Enabled))
+            {
+                await using var connection = await covet.OpenConnectionAsync();
+                await connection.ExecuteAsync($"insert into {table} values (2)");
+                scope.Complete();
+            }
+            Assert.AreEqual(1L, await CountAsync(table), "only the completed scope's row remains");
+            Assert.AreEqual(0, covet.GetStatistics().InUse);
+        }
+        finally
+        {
+            await DropAsync(table);
+        }
+    }
+
+    private static async Task<string> CreateTableAsync(string columns)
+    {
+        var table = Sql.UniqueTable();
+        await using var admin = new NpgsqlConnection(Env.Require("COVET_TEST_PG"));
+        await admin.OpenAsync();
+        await admin.ExecuteAsync($"create table {table} ({columns})");
+        return table;
+    }
+
+    private static async Task<long> CountAsync(string table)
+    {
+        await using var admin = new NpgsqlConnection(Env.Require("COVET_TEST_PG"));
+        await admin.OpenAsync();
+        return await admin.ExecuteScalarAsync<long>($"select count(*) from {table}");
+    }
+
+    private static async Task DropAsync(string table)
+    {
+        await using var admin = new NpgsqlConnection(Env.Require("COVET_TEST_PG"));
+        await admin.OpenAsync();
+        await admin.ExecuteAsync($"drop table if exists {table}");
     }
 
     [TestMethod]

@@ -484,6 +484,9 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         {
             heldHalfOpenTrial = _breaker.ThrowIfOpen();
             var started = _time.GetTimestamp();
+            // The driver must not enlist on open: Covet enlists at checkout, explicitly (a data source's connections keep
+            // the driver's Enlist=true, which no connection string of ours can turn off).
+            using var noAmbientTransaction = Transaction.Current is null ? null : new TransactionScope(TransactionScopeOption.Suppress, TransactionScopeAsyncFlowOption.Enabled);
             physical = await NewPhysicalAsync(cancellationToken).ConfigureAwait(false);
             if (async)
             {
@@ -1103,11 +1106,24 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     {
         lock (_lock)
         {
-            if (connection.State == SlotState.Closed)
+            if (!MarkClosedLocked(connection))
                 return;
-            connection.State = SlotState.Closed;
-            _all.Remove(connection);
         }
+        FinishDestroy(connection, reason);
+    }
+
+    /// <summary>False when already closed (by someone else). Under <see cref="_lock"/>.</summary>
+    private bool MarkClosedLocked(PooledConnection connection)
+    {
+        if (connection.State == SlotState.Closed)
+            return false;
+        connection.State = SlotState.Closed;
+        _all.Remove(connection);
+        return true;
+    }
+
+    private void FinishDestroy(PooledConnection connection, string reason)
+    {
         Interlocked.Increment(ref Counters.ConnectionsDestroyed);
         CovetLog.ConnectionDestroyed(_logger, Name, connection.Id, reason);
         Deadline.DisposeSafely(connection.Physical);
@@ -1175,25 +1191,42 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     {
         if (Interlocked.CompareExchange(ref connection.Lease, lease + 1, lease) != lease)
             return;
-        connection.Borrowed = false;
         Interlocked.Increment(ref Counters.ForgottenConnections);
         Interlocked.Increment(ref Counters.LeaksDetected);
         var held = _time.GetElapsedTime(connection.CheckedOutAt);
-        // Off the maintenance tick: the close is I/O.
-        ThreadPool.UnsafeQueueUserWorkItem(static state =>
+        CovetLog.ForgottenConnection(_logger, Name, connection.Id, held.TotalSeconds, CheckoutStackTrace.Format(connection.CheckoutTrace));
+        TakeBack(connection, "logical connection garbage-collected while open");
+    }
+
+    /// <summary>
+    /// Closes a slot the pool took back from its borrower (reclaimed or forgotten; the caller won the lease). In one step
+    /// under the lock it stops being borrowed, enlisted and live, so neither a later open in the same transaction nor the
+    /// transaction's completion can take it for a parked connection before it is gone.
+    /// </summary>
+    private void TakeBack(PooledConnection connection, string reason)
+    {
+        bool closed;
+        lock (_lock)
         {
-            var (pool, c, heldTime) = state;
-            CovetLog.ForgottenConnection(pool._logger, pool.Name, c.Id, heldTime.TotalSeconds, CheckoutStackTrace.Format(c.CheckoutTrace));
-            pool.Destroy(c, "logical connection garbage-collected while open");
-        }, (this, connection, held), preferLocal: false);
+            connection.Borrowed = false;
+            if (connection.EnlistedIn is { } tx && _enlisted.TryGetValue(tx, out var enlisted) && enlisted == connection)
+                _enlisted.Remove(tx);
+            connection.EnlistedIn = null;
+            closed = MarkClosedLocked(connection);
+        }
+        if (closed)
+            FinishDestroy(connection, reason);
     }
 
     private void WatchLeaks(long now)
     {
         foreach (var connection in SnapshotAll())
         {
+            // A checkout moves the lease to an odd number and every give-back (return, reclaim, recovery) to the next even
+            // one, so an odd lease is held: a lease the borrower's Close has just moved on is never mistaken for a held one
+            // in the moment before Close clears Borrowed.
             var lease = Volatile.Read(ref connection.Lease);
-            if (!connection.Borrowed)
+            if ((lease & 1) == 0 || !connection.Borrowed)
                 continue;
             var held = _time.GetElapsedTime(connection.CheckedOutAt, now);
             var trace = connection.CheckoutTrace;
@@ -1214,17 +1247,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             {
                 if (Interlocked.CompareExchange(ref connection.Lease, lease + 1, lease) != lease)
                     continue;
-                connection.Borrowed = false;
                 if (Interlocked.Exchange(ref connection.LeakReported, 1) == 0)
                     Interlocked.Increment(ref Counters.LeaksDetected);
                 Interlocked.Increment(ref Counters.LeaksReclaimed);
                 CovetLog.LeakReclaimed(_logger, Name, connection.Id, held.TotalSeconds, Options.MaxCheckoutDuration.TotalSeconds, CheckoutStackTrace.Format(trace));
-                lock (_lock)
-                {
-                    if (connection.EnlistedIn is { } tx && _enlisted.TryGetValue(tx, out var c) && c == connection)
-                        _enlisted.Remove(tx);
-                }
-                Destroy(connection, "reclaimed: held past MaxCheckoutDuration");
+                TakeBack(connection, "reclaimed: held past MaxCheckoutDuration");
             }
             else if (_leakDetection && held >= Options.LeakDetectionThreshold && Interlocked.CompareExchange(ref connection.LeakReported, 1, 0) == 0)
             {
@@ -1383,7 +1410,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             }
             Interlocked.Add(ref _warming, Math.Max(0, delta));
             for (var i = 0; i < delta; i++)
-                _ = WarmOneAsync();
+                QueueWarmOne();
         }
         else if (delta < 0)
         {
@@ -1447,8 +1474,16 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         }
         Interlocked.Add(ref _warming, missing);
         for (var i = 0; i < missing; i++)
-            _ = WarmOneAsync();
+            QueueWarmOne();
     }
+
+    /// <summary>
+    /// Opens one connection in the background, on a thread-pool thread without the caller's execution context: a warm-up
+    /// started by a caller inside a TransactionScope must not see its transaction (a driver that enlists on open, such as
+    /// a pool over an Npgsql data source, would put an idle connection into someone else's transaction), its AsyncLocals
+    /// or its Activity.
+    /// </summary>
+    private void QueueWarmOne() => ThreadPool.UnsafeQueueUserWorkItem(static pool => _ = pool.WarmOneAsync(), this, preferLocal: false);
 
     private async Task WarmOneAsync()
     {
@@ -1595,6 +1630,13 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             return;
         _maintenanceTimer.Dispose();
         var idle = TakeAllIdle(bumpGeneration: true, dispose: true);
+        // The leak watch stops with the maintenance timer: close what forgotten borrowers still hold now.
+        foreach (var connection in SnapshotAll())
+        {
+            var lease = Volatile.Read(ref connection.Lease);
+            if ((lease & 1) == 1 && connection.Borrowed && !connection.Borrower.TryGetTarget(out _))
+                RecoverForgotten(connection, lease);
+        }
         List<Waiter> waiters;
         lock (_lock)
         {

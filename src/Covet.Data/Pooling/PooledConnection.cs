@@ -45,7 +45,7 @@ internal sealed class PooledConnection
     /// <summary>Idle since (for idle timeout); written when pushed to the idle stack.</summary>
     public long IdleSince;
 
-    /// <summary>Ownership token, see the class remarks.</summary>
+    /// <summary>Ownership token, see the class remarks. Odd while borrowed: a checkout and each give-back move it on by one.</summary>
     public long Lease;
 
     /// <summary>Written under the pool lock.</summary>

@@ -220,6 +220,19 @@ public sealed class LeakDetectionTests
     }
 
     [TestMethod]
+    public async Task ForgottenOpenConnection_WhenThePoolIsDisposedBeforeTheLeakWatchRuns_IsClosedByTheDisposal()
+    {
+        var pool = Create(TimeSpan.FromSeconds(60), max: 1);
+        OpenAndForget(pool.Source);
+        GC.Collect();
+
+        await pool.DisposeAsync(); // the maintenance timer never ticked
+
+        Assert.AreEqual(1, pool.Stats.ForgottenConnections);
+        Assert.AreEqual(0, pool.Server.OpenConnections, "the forgotten physical connection was closed with the pool");
+    }
+
+    [TestMethod]
     public async Task AdaptiveTraces_UnsampledLeak_IsReportedWithoutATraceAndSaysHowToGetOne()
     {
         await using var pool = Create(TimeSpan.FromSeconds(1), traces: CovetLeakStackTraces.Adaptive);

@@ -61,8 +61,13 @@ public sealed class SizingTests
         Assert.AreEqual(0, pool.Server.OpenConnections);
         Assert.AreEqual(3, pool.Stats.Total, "the warm-up reserves its slots at once");
 
-        pool.Time.Advance(TimeSpan.FromSeconds(1));
-        await Poll.UntilAsync(() => pool.Stats.Idle == 3, "three idle warm connections");
+        // The opens run on thread-pool threads (never on the creator's, which may be inside a TransactionScope), so they
+        // start their one-second connect a moment later: move the clock on in small steps until all three are done.
+        await Poll.UntilAsync(() =>
+        {
+            pool.Time.Advance(TimeSpan.FromMilliseconds(100));
+            return pool.Stats.Idle == 3;
+        }, "three idle warm connections");
 
         Assert.AreEqual(3, pool.Server.OpenConnections);
         Assert.AreEqual(0, pool.Stats.Checkouts);
