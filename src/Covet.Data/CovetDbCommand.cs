@@ -67,14 +67,17 @@ public sealed class CovetDbCommand : DbCommand
     }
 
     /// <inheritdoc />
-    public override Task PrepareAsync(CancellationToken cancellationToken = default)
+    public override async Task PrepareAsync(CancellationToken cancellationToken = default)
     {
         var connection = Bind();
-        return RunAsync(connection, static async (c, ct) =>
+        try
         {
-            await c.PrepareAsync(ct).ConfigureAwait(false);
-            return 0;
-        }, cancellationToken).AsTask();
+            await _inner.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Observe(connection, e))
+        {
+            throw;
+        }
     }
 
     /// <inheritdoc />
@@ -83,19 +86,50 @@ public sealed class CovetDbCommand : DbCommand
     /// <inheritdoc />
     public override object? ExecuteScalar() => Run(Bind(), static c => c.ExecuteScalar());
 
-    /// <inheritdoc />
-    public override Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken) =>
-        RunAsync(Bind(), static (c, ct) => new ValueTask<int>(c.ExecuteNonQueryAsync(ct)), cancellationToken).AsTask();
+    // The async executes are each one async method awaiting the provider's task directly: one state machine per call
+    // (a shared ValueTask helper plus AsTask cost a second one and a wrapper task on every query).
 
     /// <inheritdoc />
-    public override Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken) =>
-        RunAsync(Bind(), static (c, ct) => new ValueTask<object?>(c.ExecuteScalarAsync(ct)), cancellationToken).AsTask();
+    public override async Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken)
+    {
+        var connection = Bind();
+        try
+        {
+            return await _inner.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Observe(connection, e))
+        {
+            throw; // unreachable: the filter only records
+        }
+    }
+
+    /// <inheritdoc />
+    public override async Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken)
+    {
+        var connection = Bind();
+        try
+        {
+            return await _inner.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Observe(connection, e))
+        {
+            throw;
+        }
+    }
 
     /// <inheritdoc />
     protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior)
     {
         var connection = Bind();
-        var reader = Run(connection, c => c.ExecuteReader(behavior & ~CommandBehavior.CloseConnection));
+        DbDataReader reader;
+        try
+        {
+            reader = _inner.ExecuteReader(behavior & ~CommandBehavior.CloseConnection);
+        }
+        catch (Exception e) when (Observe(connection, e))
+        {
+            throw;
+        }
         return WrapIfClosing(reader, behavior, connection);
     }
 
@@ -103,7 +137,15 @@ public sealed class CovetDbCommand : DbCommand
     protected override async Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
     {
         var connection = Bind();
-        var reader = await RunAsync(connection, (c, ct) => new ValueTask<DbDataReader>(c.ExecuteReaderAsync(behavior & ~CommandBehavior.CloseConnection, ct)), cancellationToken).ConfigureAwait(false);
+        DbDataReader reader;
+        try
+        {
+            reader = await _inner.ExecuteReaderAsync(behavior & ~CommandBehavior.CloseConnection, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Observe(connection, e))
+        {
+            throw;
+        }
         return WrapIfClosing(reader, behavior, connection);
     }
 
@@ -153,18 +195,6 @@ public sealed class CovetDbCommand : DbCommand
         catch (Exception e) when (Observe(connection, e))
         {
             throw; // unreachable: the filter only records
-        }
-    }
-
-    private async ValueTask<T> RunAsync<T>(CovetDbConnection? connection, Func<DbCommand, CancellationToken, ValueTask<T>> action, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await action(_inner, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Observe(connection, e))
-        {
-            throw;
         }
     }
 
