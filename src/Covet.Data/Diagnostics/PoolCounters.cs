@@ -6,7 +6,6 @@ namespace Covet.Data.Diagnostics;
 /// </summary>
 internal sealed class PoolCounters
 {
-    public long Checkouts;
     public long ConnectionsCreated;
     public long ConnectionsDestroyed;
     public long ConnectionFailures;

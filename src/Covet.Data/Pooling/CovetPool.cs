@@ -402,9 +402,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         connection.CheckoutThreadId = site.ThreadId;
         connection.CheckoutThreadName = site.ThreadName;
         connection.LeakReported = 0;
-        var lease = Interlocked.Increment(ref connection.Lease);
+        // A plain (release) write is enough: the lease is even while nobody holds the slot, and every competing writer (a
+        // stale Close, the leak watch) compare-and-swaps from an odd value it read, so none can succeed until this write.
+        var lease = connection.Lease + 1;
+        Volatile.Write(ref connection.Lease, lease);
         connection.Borrowed = true;
-        Interlocked.Increment(ref Counters.Checkouts);
         var waited = _time.GetElapsedTime(start, now);
         Counters.AcquireTime.Record(waited);
         if (CovetMetrics.WaitTime.Enabled)
@@ -1572,7 +1574,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             Waiting = waiting,
             MinPoolSize = Options.MinPoolSize,
             MaxPoolSize = Options.MaxPoolSize,
-            Checkouts = Interlocked.Read(ref counters.Checkouts),
+            Checkouts = counters.AcquireTime.Count, // every checkout records its acquire time once
             AcquireP50 = counters.AcquireTime.Percentile(50),
             AcquireP95 = counters.AcquireTime.Percentile(95),
             AcquireP99 = counters.AcquireTime.Percentile(99),
