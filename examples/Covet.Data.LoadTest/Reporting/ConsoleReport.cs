@@ -21,7 +21,7 @@ public static class ConsoleReport
 
         foreach (var row in ReportRows.Build(report))
         {
-            var cells = new List<string> { Markup.Escape(row.Metric) };
+            var cells = new List<string> { row.IsPart ? "  " + Markup.Escape(row.Metric) : Markup.Escape(row.Metric) };
             cells.AddRange(row.Values.Select(Markup.Escape));
             if (comparing)
                 cells.Add(row.Ratio is { } r ? Colour(r) : "");

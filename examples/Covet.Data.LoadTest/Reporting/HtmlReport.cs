@@ -33,7 +33,7 @@ public static class HtmlReport
             .fail{background:#fef2f2;border:1px solid #fecaca;color:#991b1b;padding:8px 12px;border-radius:6px}
             .ok{background:#f0fdf4;border:1px solid #bbf7d0;color:#166534;padding:8px 12px;border-radius:6px}
             svg{background:#fff;border:1px solid #e5e7eb;border-radius:6px;margin-top:8px} svg text{font-size:11px;fill:#374151}
-            .note{color:#6b7280;font-size:12px}
+            .note{color:#6b7280;font-size:12px} td.part{padding-left:28px;color:#4b5563}
             </style></head><body>
             """);
         html.Append($"<h1>Covet.Data load test</h1><div class=\"meta\">{E(report.Provider)} · {E(report.ConnectionString)}<br>")
@@ -78,7 +78,10 @@ public static class HtmlReport
         }
         html.Append("<p class=\"note\">Memory: live managed heap right after a full, blocking, compacting collection, before and after ")
             .Append("filling the pool (per pooled connection, provider connection included) and before and after leaving callers blocked in ")
-            .Append("<code>OpenAsync</code> on an exhausted pool (per waiting caller, the caller's own async state machine subtracted).</p>");
+            .Append("<code>OpenAsync</code> on an exhausted pool with a cancellable token (per waiting caller, the caller's own async state ")
+            .Append("machine subtracted). Of that total, the caller's connection object (measured by keeping as many unopened ")
+            .Append("<code>CreateConnection()</code> results) and the registration on its cancellation token (measured by registering ")
+            .Append("a fresh token as many times) are costs any pool has; the rest is the pool's own.</p>");
         html.Append("</body></html>\n");
         return html.ToString();
     }
@@ -93,7 +96,7 @@ public static class HtmlReport
         html.Append("</tr>");
         foreach (var row in ReportRows.Build(report))
         {
-            html.Append($"<tr><td>{E(row.Metric)}</td>");
+            html.Append(row.IsPart ? $"<tr><td class=\"part\">{E(row.Metric)}</td>" : $"<tr><td>{E(row.Metric)}</td>");
             foreach (var value in row.Values)
                 html.Append($"<td>{E(value)}</td>");
             if (report.Ratios is not null)

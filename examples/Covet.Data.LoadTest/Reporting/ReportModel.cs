@@ -92,9 +92,19 @@ public sealed record MemoryProbeResult
     public IReadOnlyList<double> PooledConnectionSamples { get; init; } = [];
     /// <summary>Callers left blocked in <c>OpenAsync</c> on the exhausted pool.</summary>
     public int WaitingCallers { get; init; }
-    /// <summary>Retained managed bytes per waiting caller, the probe's own per-caller cost subtracted.</summary>
+    /// <summary>Retained managed bytes per waiting caller, the probe's own per-caller cost subtracted (the total).</summary>
     public double? BytesPerWaitingCaller { get; init; }
-    /// <summary>The probe's own per-caller cost (an async method awaiting a never-completed task, plus its connection object).</summary>
+    /// <summary>Of <see cref="BytesPerWaitingCaller"/>: the connection object the caller created (measured, never opened).</summary>
+    public double? ConnectionObjectBytesPerCaller { get; init; }
+    /// <summary>Of <see cref="BytesPerWaitingCaller"/>: the registration on the caller's cancellable token (measured).</summary>
+    public double? CancellationRegistrationBytesPerCaller { get; init; }
+    /// <summary>
+    /// Of <see cref="BytesPerWaitingCaller"/>: the pool's own bookkeeping, i.e. the total less the caller's connection
+    /// object and the cancellation registration.
+    /// </summary>
+    public double? PoolBytesPerWaitingCaller =>
+        BytesPerWaitingCaller - ConnectionObjectBytesPerCaller - CancellationRegistrationBytesPerCaller;
+    /// <summary>The probe's own per-caller cost: an async method like the waiter's, awaiting a never-completed task.</summary>
     public double? HarnessBytesPerCaller { get; init; }
     /// <summary>Why a figure is missing, if one is.</summary>
     public string? Note { get; init; }

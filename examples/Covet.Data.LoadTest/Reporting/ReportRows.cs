@@ -1,7 +1,10 @@
 namespace Covet.Data.LoadTest.Reporting;
 
-/// <summary>One line of the summary table: a metric, one value per pool, and the Covet ÷ provider ratio when comparing.</summary>
-public sealed record ReportRow(string Metric, IReadOnlyList<string> Values, Ratio? Ratio = null);
+/// <summary>
+/// One line of the summary table: a metric, one value per pool, and the Covet ÷ provider ratio when comparing.
+/// <paramref name="IsPart"/>: a part of the row above it (drawn indented).
+/// </summary>
+public sealed record ReportRow(string Metric, IReadOnlyList<string> Values, Ratio? Ratio = null, bool IsPart = false);
 
 /// <summary>The summary table's rows, shared by the console and the HTML report so they always agree.</summary>
 public static class ReportRows
@@ -12,6 +15,8 @@ public static class ReportRows
         Ratio? RatioOf(string metric) => report.Ratios?.FirstOrDefault(r => r.Metric == metric);
         ReportRow Row(string metric, Func<PoolSummary, string> value, string? ratio = null) =>
             new(metric, pools.Select(value).ToList(), ratio is null ? null : RatioOf(ratio));
+        ReportRow Part(string metric, Func<MemoryProbeResult, double?> bytes, string? ratio = null) =>
+            Row(metric, p => Format.Bytes(p.Memory is { } m ? bytes(m) : null), ratio) with { IsPart = true };
         static string Or(string? value) => value ?? "n/a";
 
         return
@@ -42,6 +47,9 @@ public static class ReportRows
             Row("memory per waiting caller", p => p.Memory is { } m && m.BytesPerWaitingCaller is { } b
                 ? $"{Format.Bytes(b)} ({Format.Count(m.WaitingCallers)} waiting)"
                 : "n/a", "bytes per waiting caller"),
+            Part("of which the caller's connection object", m => m.ConnectionObjectBytesPerCaller),
+            Part("of which the cancellation registration", m => m.CancellationRegistrationBytesPerCaller),
+            Part("of which the pool's own", m => m.PoolBytesPerWaitingCaller, "pool's own bytes per waiting caller"),
         ];
     }
 }

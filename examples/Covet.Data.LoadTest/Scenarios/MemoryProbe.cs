@@ -24,17 +24,31 @@ namespace Covet.Data.LoadTest.Scenarios;
 /// kilobytes). It includes the provider's physical connection (buffers, socket) as well as
 /// the pool's own bookkeeping, for Covet and the provider's pool alike.</para>
 /// <para><b>Per waiting caller.</b> All <c>MaxPoolSize</c> connections are opened and held (the pool is exhausted).
-/// Baseline. Then W callers each create a connection and call <c>OpenAsync</c>, which cannot complete; once all W are
-/// known to be blocked (Covet: <see cref="CovetPoolStatistics.Waiting"/> = W; the provider: every caller has entered
-/// <c>OpenAsync</c> and none has come back), the heap is measured again. Bytes per waiting caller =
-/// (after − baseline) / W − harness, where harness is the same measurement with callers that await a task that never
-/// completes instead of <c>OpenAsync</c> (the caller's own async state machine and task, which any application has
-/// too). The connection object each caller created is counted as the pool's cost: waiting requires one. The holders are
-/// then released and every waiter must complete its query.</para>
+/// Baseline. Then W callers each create a connection and call <c>OpenAsync</c> with a cancellable token, which cannot
+/// complete; once all W are known to be blocked (Covet: <see cref="CovetPoolStatistics.Waiting"/> = W; the provider:
+/// every caller has entered <c>OpenAsync</c> and none has come back), the heap is measured again. The holders are then
+/// released and every waiter must complete its query. The figure is reported whole and broken down:</para>
+/// <list type="bullet">
+/// <item><b>Total</b> = (after − baseline) / W − harness, where harness is the same measurement with callers that await
+/// a task that never completes instead of <c>OpenAsync</c> (the caller's own async state machine and task, which any
+/// application has too).</item>
+/// <item><b>Of which the caller's connection object</b>: the heap retained by W connections made with
+/// <c>source.CreateConnection()</c> and kept, never opened, divided by W. The caller creates it whether or not it
+/// ever waits, and a bigger provider connection (Npgsql's) makes the provider's total bigger for that reason alone.</item>
+/// <item><b>Of which the cancellation registration</b>: the heap retained by W registrations on a cancellable token,
+/// divided by W: the runtime's node that any pool must allocate to watch the caller's token while it waits.</item>
+/// <item><b>The pool's own</b> = total − connection object − registration: what the pool itself keeps per waiting
+/// caller.</item>
+/// </list>
+/// <para>The waiters' token is a fresh <see cref="CancellationTokenSource"/> (linked to the run's, so Ctrl+C still
+/// ends them), and so is the registration harness's: a token source keeps the nodes of disposed registrations for
+/// reuse, so on the run's token, which every timed caller registered on, some or all of the waiters' registrations
+/// would cost nothing and the breakdown would depend on what ran before.</para>
 /// </remarks>
 public sealed class MemoryProbe(ProviderProfile profile, LoadTestSettings settings)
 {
     private static double? _harnessBytesPerCaller;
+    private static double? _registrationBytesPerCaller;
 
     /// <summary>Measures <paramref name="kind"/> on a fresh pool of its own.</summary>
     public async Task<MemoryProbeResult> RunAsync(PoolKind kind, IProgressPhase phase, CancellationToken cancellationToken)
@@ -81,13 +95,16 @@ public sealed class MemoryProbe(ProviderProfile profile, LoadTestSettings settin
 
         phase.Update(2, $"measuring {waiters:N0} waiting callers");
         var harness = _harnessBytesPerCaller ??= MeasureHarness(waiters);
+        var registration = _registrationBytesPerCaller ??= MeasureRegistrations(waiters);
+        var connectionObject = MeasureConnectionObjects(source, waiters);
         var holders = await Task.WhenAll(Enumerable.Range(0, max).Select(_ => OpenAsync(source, cancellationToken)));
         var tasks = new Task[waiters];
         var entered = new StrongBox<int>();
+        using var waitersCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         await Task.Delay(300, cancellationToken);
         var baseline = Heap();
         for (var i = 0; i < waiters; i++)
-            tasks[i] = WaiterAsync(source, entered, settings.Query, cancellationToken);
+            tasks[i] = WaiterAsync(source, entered, settings.Query, waitersCancellation.Token);
         var blocked = await AllBlockedAsync(pool, tasks, entered, waiters);
         var waiting = Heap();
         GC.KeepAlive(tasks);
@@ -112,6 +129,8 @@ public sealed class MemoryProbe(ProviderProfile profile, LoadTestSettings settin
             PooledConnectionSamples = perConnection,
             WaitingCallers = waiters,
             BytesPerWaitingCaller = blocked ? (waiting - baseline) / (double)waiters - harness : null,
+            ConnectionObjectBytesPerCaller = blocked ? connectionObject : null,
+            CancellationRegistrationBytesPerCaller = blocked ? registration : null,
             HarnessBytesPerCaller = harness,
             Note = blocked ? note : note + "the waiters did not all block within 30 s; no figure.",
             Errors = errors,
@@ -193,6 +212,39 @@ public sealed class MemoryProbe(ProviderProfile profile, LoadTestSettings settin
         never.SetResult();
         Task.WaitAll(tasks);
         return (after - before) / (double)callers;
+    }
+
+    /// <summary>
+    /// Bytes per connection object of <paramref name="count"/> connections made with <c>CreateConnection</c> and kept,
+    /// never opened: what each waiting caller holds before the pool sees it.
+    /// </summary>
+    private static double MeasureConnectionObjects(DbDataSource source, int count)
+    {
+        var connections = new DbConnection[count]; // allocated before the baseline: the array is the probe's, not theirs
+        var before = Heap();
+        for (var i = 0; i < count; i++)
+            connections[i] = source.CreateConnection();
+        var after = Heap();
+        foreach (var connection in connections)
+            connection.Dispose();
+        return (after - before) / (double)count;
+    }
+
+    /// <summary>
+    /// Bytes per registration of <paramref name="count"/> registrations on a fresh cancellable token, kept: the node a
+    /// pool allocates to watch a waiting caller's token.
+    /// </summary>
+    private static double MeasureRegistrations(int count)
+    {
+        using var source = new CancellationTokenSource();
+        var registrations = new CancellationTokenRegistration[count]; // allocated before the baseline, like the connections
+        var before = Heap();
+        for (var i = 0; i < count; i++)
+            registrations[i] = source.Token.UnsafeRegister(static _ => { }, null);
+        var after = Heap();
+        foreach (var registration in registrations)
+            registration.Dispose();
+        return (after - before) / (double)count;
     }
 
     /// <summary>

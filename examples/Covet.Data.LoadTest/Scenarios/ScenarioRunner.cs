@@ -166,6 +166,7 @@ public sealed class ScenarioRunner(LoadTestSettings settings, ProviderProfile pr
             R("use p99 (ms)", covet.Use.P99Ms, provider.Use.P99Ms, false, 0.001),
             R("bytes per pooled connection", covet.Memory?.BytesPerPooledConnection, provider.Memory?.BytesPerPooledConnection, false),
             R("bytes per waiting caller", covet.Memory?.BytesPerWaitingCaller, provider.Memory?.BytesPerWaitingCaller, false),
+            R("pool's own bytes per waiting caller", covet.Memory?.PoolBytesPerWaitingCaller, provider.Memory?.PoolBytesPerWaitingCaller, false),
         ];
     }
 
