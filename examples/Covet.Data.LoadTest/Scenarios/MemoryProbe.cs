@@ -94,7 +94,7 @@ public sealed class MemoryProbe(ProviderProfile profile, LoadTestSettings settin
         }
 
         phase.Update(2, $"measuring {waiters:N0} waiting callers");
-        var harness = _harnessBytesPerCaller ??= MeasureHarness(waiters);
+        var harness = _harnessBytesPerCaller ??= MeasureHarness(source, settings.Query, waiters);
         var registration = _registrationBytesPerCaller ??= MeasureRegistrations(waiters);
         var connectionObject = MeasureConnectionObjects(source, waiters);
         var holders = await Task.WhenAll(Enumerable.Range(0, max).Select(_ => OpenAsync(source, cancellationToken)));
@@ -167,13 +167,19 @@ public sealed class MemoryProbe(ProviderProfile profile, LoadTestSettings settin
         await connection.ExecuteScalarAsync<int>(query);
     }
 
-    // Same parameters and locals as WaiterAsync, so its state machine is the same size; it creates no connection.
-    private static async Task FakeWaiterAsync(StrongBox<int> entered, Task never)
+    /// <summary>What <see cref="FakeWaiterAsync"/> awaits instead of OpenAsync (a static, not a parameter, so the two state machines match).</summary>
+    private static Task _never = Task.CompletedTask;
+
+    // The same parameters, locals and awaits as WaiterAsync (a Task, a Task<int> and the await using's ValueTask), so the
+    // compiler gives it a state machine of the same size; it creates no connection and its OpenAsync never returns.
+    private static async Task FakeWaiterAsync(DbDataSource source, StrongBox<int> entered, string query, CancellationToken cancellationToken)
     {
-        DbConnection? connection = null;
+        await using var connection = (DbConnection?)null;
         Interlocked.Increment(ref entered.Value);
-        await never;
-        GC.KeepAlive(connection);
+        await _never;
+        if (connection is not null && !cancellationToken.IsCancellationRequested)
+            await connection.ExecuteScalarAsync<int>(query); // never runs: only its awaiter field matters
+        GC.KeepAlive(source);
     }
 
     /// <summary>Waits until every waiter is blocked in <c>OpenAsync</c>.</summary>
@@ -200,14 +206,15 @@ public sealed class MemoryProbe(ProviderProfile profile, LoadTestSettings settin
     }
 
     /// <summary>Bytes per caller of callers that await a task that never completes (the caller's own cost).</summary>
-    private static double MeasureHarness(int callers)
+    private static double MeasureHarness(DbDataSource source, string query, int callers)
     {
         var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _never = never.Task;
         var tasks = new Task[callers];
         var entered = new StrongBox<int>();
         var before = Heap();
         for (var i = 0; i < callers; i++)
-            tasks[i] = FakeWaiterAsync(entered, never.Task);
+            tasks[i] = FakeWaiterAsync(source, entered, query, CancellationToken.None);
         var after = Heap();
         never.SetResult();
         Task.WaitAll(tasks);
