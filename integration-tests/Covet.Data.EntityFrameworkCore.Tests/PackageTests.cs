@@ -116,18 +116,119 @@ public sealed class PackageTests
     }
 
     [TestMethod]
-    public void UseCovetPool_OnNpgsql_TurnsNpgsqlPoolingOffInTheStringEfBuildsItsDataSourceFrom()
+    public async Task UseCovetPool_OnNpgsql_LeavesTheConnectionStringAsWritten()
     {
-        var configured = new NpgsqlConnectionStringBuilder(PgServer.BaseConnectionString) { Pooling = true, ApplicationName = "app" }.ConnectionString;
-        var npgsql = new DbContextOptionsBuilder<BlogContext>().UseNpgsql(configured, o => o.MapEnum<Mood>("mood")).UseCovetPool().Options;
-        var effective = new NpgsqlConnectionStringBuilder(RelationalOptionsExtension.Extract(npgsql).ConnectionString);
-        Assert.IsFalse(effective.Pooling, "EF builds its NpgsqlDataSource unpooled: Covet is the only pool");
-        Assert.AreEqual(new NpgsqlConnectionStringBuilder(configured).Password, effective.Password, "every other keyword kept");
-        Assert.AreEqual("app", effective.ApplicationName);
+        // Covet turns Npgsql's pooling off on its own physical connections only: the application's string, and EF's own
+        // connection object (opened directly with GetDbConnection().Open(), left alone), keep Npgsql's pool.
+        var configured = new NpgsqlConnectionStringBuilder(PgServer.BaseConnectionString) { ApplicationName = "covet-ef-as-written" }.ConnectionString;
+        var options = new DbContextOptionsBuilder<BlogContext>().UseNpgsql(configured).UseCovetPool().Options;
+        Assert.AreEqual(configured, RelationalOptionsExtension.Extract(options).ConnectionString, "the configured string is not rewritten");
+
+        await using var context = new BlogContext(options);
+        Assert.AreEqual(configured, context.Database.GetConnectionString(), "GetConnectionString() returns the string as the application wrote it");
+        Assert.IsTrue(new NpgsqlConnectionStringBuilder(context.Database.GetDbConnection().ConnectionString).Pooling, "EF's own connection object pools as configured");
+
+        // Pooled by Covet all the same, on an unpooled physical connection.
+        await context.Database.OpenConnectionAsync();
+        Assert.IsTrue(context.Database.IsCovetConnectionBorrowed());
+        Assert.IsFalse(new NpgsqlConnectionStringBuilder(context.Database.GetDbConnection().ConnectionString).Pooling, "Npgsql must not pool under Covet");
+        Assert.AreEqual(1, await context.Database.SqlQueryRaw<int>("select 1 as \"Value\"").SingleAsync());
+        await context.Database.CloseConnectionAsync();
+        Assert.AreEqual(configured, context.Database.GetConnectionString(), "and still as written after a borrow");
+        Assert.IsGreaterThanOrEqualTo(1L, context.Database.GetCovetPoolStatistics()!.Checkouts);
+
+        // An application that opens its own connection from the context's string keeps Npgsql's pool.
+        await using (var own = new NpgsqlConnection(context.Database.GetConnectionString()))
+        {
+            Assert.IsTrue(new NpgsqlConnectionStringBuilder(own.ConnectionString).Pooling);
+            await own.OpenAsync();
+        }
+        context.Database.ClearCovetPool();
 
         var sqlite = NewDatabase();
         var other = new DbContextOptionsBuilder<BlogContext>().UseSqlite(sqlite).UseCovetPool().Options;
         Assert.AreEqual(sqlite, RelationalOptionsExtension.Extract(other).ConnectionString, "other providers' strings are left as they are");
+    }
+
+    [TestMethod]
+    public async Task UseCovetPool_OnNpgsqlWithADataSource_LeavesEfsDataSourceAndStringAsWritten()
+    {
+        // MapEnum makes EF Npgsql build an NpgsqlDataSource: Covet pools over an unpooled copy EF builds from the same
+        // options, and EF's data source (what GetConnectionString() shows) stays as configured.
+        var configured = new NpgsqlConnectionStringBuilder(PgServer.BaseConnectionString) { ApplicationName = "covet-ef-ds-as-written" }.ConnectionString;
+        var withoutCovet = new DbContextOptionsBuilder<BlogContext>().UseNpgsql(configured, o => o.MapEnum<Mood>("mood")).Options;
+        var withCovet = new DbContextOptionsBuilder<BlogContext>().UseNpgsql(configured, o => o.MapEnum<Mood>("mood")).UseCovetPool().Options;
+        Assert.AreEqual(configured, RelationalOptionsExtension.Extract(withCovet).ConnectionString, "the configured string is not rewritten");
+
+        await using var plain = new BlogContext(withoutCovet);
+        await using var context = new BlogContext(withCovet);
+        Assert.AreEqual(plain.Database.GetConnectionString(), context.Database.GetConnectionString(), "the same as without UseCovetPool");
+        Assert.IsTrue(new NpgsqlConnectionStringBuilder(context.Database.GetConnectionString()).Pooling, "EF's data source pools as configured");
+
+        await context.Database.OpenConnectionAsync();
+        Assert.IsTrue(context.Database.IsCovetConnectionBorrowed());
+        var physical = (NpgsqlConnection)context.Database.GetDbConnection();
+        Assert.IsFalse(new NpgsqlConnectionStringBuilder(physical.ConnectionString).Pooling, "Npgsql must not pool under Covet");
+        Assert.AreEqual("covet-ef-ds-as-written", new NpgsqlConnectionStringBuilder(physical.ConnectionString).ApplicationName, "every other keyword kept");
+        await context.Database.CloseConnectionAsync();
+        Assert.AreEqual(plain.Database.GetConnectionString(), context.Database.GetConnectionString());
+        Assert.IsTrue(new NpgsqlConnectionStringBuilder(context.Database.GetDbConnection().ConnectionString).Pooling, "EF's own connection object pools as configured");
+        context.Database.ClearCovetPool();
+    }
+
+    [TestMethod]
+    public async Task NpgsqlConfigureDataSourceTurningPoolingOn_FailsLoudlyNamingIt()
+    {
+        var options = new DbContextOptionsBuilder<BlogContext>()
+            .UseNpgsql(PgServer.BaseConnectionString, o => o.ConfigureDataSource(b => b.ConnectionStringBuilder.Pooling = true))
+            .UseCovetPool()
+            .Options;
+        await using var context = new BlogContext(options);
+        var error = await Assert.ThrowsExactlyAsync<NotSupportedException>(() => context.Database.SqlQueryRaw<int>("select 1 as \"Value\"").SingleAsync());
+        StringAssert.Contains(error.Message, "ConfigureDataSource");
+    }
+
+    [TestMethod]
+    public async Task NpgsqlDataSourceWithPasswordProvider_KeepsItsOwnConfigurationError()
+    {
+        // Only the pooling refusal becomes the NotSupportedException about Pooling=false; other errors keep their message.
+        var options = new DbContextOptionsBuilder<BlogContext>()
+            .UseNpgsql(PgServer.BaseConnectionString, o => o.MapEnum<Mood>("mood"))
+            .UseCovetPool(o => o.PasswordProvider = _ => ValueTask.FromResult("secret"))
+            .Options;
+        await using var context = new BlogContext(options);
+        var error = await Assert.ThrowsExactlyAsync<CovetConfigurationException>(() => context.Database.SqlQueryRaw<int>("select 1 as \"Value\"").SingleAsync());
+        Assert.AreEqual(nameof(CovetPoolOptions.PasswordProvider), error.Setting);
+    }
+
+    [TestMethod]
+    public async Task PoolsOverEfsDataSources_AreDisposedWithEfsServiceProvider()
+    {
+        // EnableServiceProviderCaching(false): every options object gets its own internal service provider, EF data source
+        // and Covet pool. Nothing disposes such a service provider; once it is unreachable, its Covet pools are disposed.
+        var name = $"covet-ef-sp-{Guid.NewGuid():N}";
+        for (var i = 0; i < 3; i++)
+            UseOnceWithItsOwnServiceProvider(name);
+        Assert.HasCount(3, CovetPools.GetStatistics(name), "one pool per internal service provider");
+
+        await Poll.UntilAsync(() =>
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return CovetPools.GetStatistics(name).Count == 0;
+        }, "the pools of the dropped service providers to be disposed");
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void UseOnceWithItsOwnServiceProvider(string poolName)
+    {
+        var options = new DbContextOptionsBuilder<BlogContext>()
+            .UseNpgsql(PgServer.BaseConnectionString, o => o.MapEnum<Mood>("mood"))
+            .EnableServiceProviderCaching(false)
+            .UseCovetPool(o => o.PoolName = poolName)
+            .Options;
+        using var context = new BlogContext(options);
+        Assert.AreEqual(1, context.Database.SqlQueryRaw<int>("select 1 as \"Value\"").Single());
     }
 
     [TestMethod]

@@ -1,4 +1,3 @@
-using Covet.Data.EntityFrameworkCore.Internal;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 
@@ -20,14 +19,16 @@ namespace Covet.Data.EntityFrameworkCore;
 /// borrows a physical connection from Covet and EF uses the provider's own connection object, so everything
 /// provider-specific keeps working. EF's connection object is back in place whenever the context is closed.</para>
 /// <para>Pools are shared, one per (provider, connection string, pool settings), by every context configured alike, for the
-/// life of the process. The provider's own pooling is turned off on Covet's physical connections.</para>
+/// life of the process. The provider's own pooling is turned off on Covet's physical connections only: the configured
+/// connection string, <c>Database.GetConnectionString()</c> and EF's own connection object are left as written.</para>
 /// <para>Contexts whose provider creates connections from a <see cref="System.Data.Common.DbDataSource"/> (EF Npgsql with
-/// <c>MapEnum</c>, plugins or <c>ConfigureDataSource</c>) are pooled over that data source, one pool per (data source,
-/// pool settings), so its type mappings and plugins apply to Covet's physical connections. For that, with Npgsql,
-/// <c>UseCovetPool</c> sets <c>Pooling=false</c> in the configured connection string: EF then builds its data source
-/// unpooled and Covet is the only pool. A data source the application gives EF (<c>UseNpgsql(dataSource)</c>, or an
-/// <c>NpgsqlDataSource</c> in the application's services) must be built with <c>Pooling=false</c>; a pooling one
-/// throws <see cref="NotSupportedException"/> at the context's first open.</para>
+/// <c>MapEnum</c>, plugins or <c>ConfigureDataSource</c>) are pooled over a data source configured the same way, so its
+/// type mappings and plugins apply to Covet's physical connections: for a data source EF builds, an unpooled copy EF
+/// Npgsql builds from the same options with <c>Pooling=false</c> (one Covet pool per EF data source and pool settings,
+/// living as long as EF's internal service provider). A data source the application gives EF (<c>UseNpgsql(dataSource)</c>,
+/// or an <c>NpgsqlDataSource</c> in the application's services) is pooled over as it is, for the life of the process, and
+/// must be built with <c>Pooling=false</c>; a pooling one throws <see cref="NotSupportedException"/> at the context's
+/// first open.</para>
 /// <para>Not pooled: a connection the application passes to EF (<c>UseNpgsql(connection)</c>, <c>SetDbConnection</c>)
 /// and EF's secondary connections used to create, drop and check for databases.</para>
 /// </remarks>
@@ -56,7 +57,6 @@ public static class CovetDbContextOptionsBuilderExtensions
         ArgumentNullException.ThrowIfNull(optionsBuilder);
         ArgumentNullException.ThrowIfNull(options);
         ((IDbContextOptionsBuilderInfrastructure)optionsBuilder).AddOrUpdateExtension(new CovetPoolOptionsExtension(options));
-        UnpooledProviderDataSource.Configure(optionsBuilder);
         return optionsBuilder;
     }
 

@@ -44,6 +44,8 @@ public sealed class CovetPoolOptionsExtension : IDbContextOptionsExtension
     {
         services.AddSingleton<IInterceptor>(CovetConnectionInterceptor.Instance);
         services.AddScoped<CovetContextConnection>();
+        // Pools over the data sources EF builds itself: owned by this internal service provider, like those data sources.
+        services.AddSingleton<CovetEfDataSources>();
         services.AddScoped<IResettableService>(static p => p.GetRequiredService<CovetContextConnection>());
 
         // DatabaseFacade (EnsureCreated/EnsureDeleted) and the migrators resolve IDatabaseCreator; the provider's creator

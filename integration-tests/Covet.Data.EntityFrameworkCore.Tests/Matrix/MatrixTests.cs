@@ -556,7 +556,8 @@ public abstract class MatrixTests
 
     /// <summary>
     /// Only Npgsql configures type mappings on a data source, so only the PostgreSQL class runs this cell. EF Npgsql builds
-    /// an NpgsqlDataSource for MapEnum; UseCovetPool makes EF build it with Npgsql's pooling off and pools over it.
+    /// an NpgsqlDataSource for MapEnum; Covet pools over an unpooled copy EF Npgsql builds from the same options (EF's own data
+    /// source and connection string are left as configured).
     /// </summary>
     private protected async Task DataSourceTypeMappingsCore()
     {

@@ -23,8 +23,10 @@ namespace Covet.Data.EntityFrameworkCore.Internal;
 /// <para>Where physical connections come from. Usually from the provider's factory and EF's connection string (one Covet
 /// pool per connection string). When the provider creates its connections from a <see cref="DbDataSource"/> (EF Npgsql
 /// with <c>MapEnum</c>, plugins or <c>ConfigureDataSource</c>), from that data source, through a
-/// <see cref="CovetDataSource"/> over it, so its type mappings and plugins are on every physical connection; the data
-/// source is unpooled (see <see cref="UnpooledProviderDataSource"/>), so Covet is the only pool.</para>
+/// <see cref="CovetDataSource"/> over it, so its type mappings and plugins are on every physical connection. A data
+/// source EF built is copied unpooled by EF's own code (<see cref="UnpooledProviderDataSource"/>), and Covet pools over
+/// the copy (<see cref="CovetEfDataSources"/>), so Covet is the only pool while EF's data source and connection string stay
+/// as configured; one the application gave EF is pooled over as it is, and must not pool itself.</para>
 /// <para>Lifetime. A context disposed (or returned to an <c>AddDbContextPool</c> pool) while open gives the connection back
 /// here (<see cref="Dispose"/>, <see cref="IResettableService.ResetState"/>), after letting EF roll back a transaction it
 /// still has. Nothing but the context references this object, so a context that is neither closed nor disposed lets the
@@ -42,6 +44,9 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
 
     private readonly RelationalConnection? _relational;
     private readonly CovetPoolOptionsExtension _extension;
+    private readonly IDbContextOptions _options;
+    private readonly IServiceProvider _services;
+    private readonly CovetEfDataSources _efDataSources;
     private readonly DbConnection? _applicationConnection;
     private ProviderConnectionSetup? _setup;
 
@@ -61,10 +66,18 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
     private bool _originalOwned;
     private Transaction? _enlistedByCovet; // the ambient transaction Covet's checkout enlisted the borrow in
 
-    public CovetContextConnection(IRelationalConnection relationalConnection, IDbContextOptions options, ICurrentDbContext currentContext)
+    public CovetContextConnection(
+        IRelationalConnection relationalConnection,
+        IDbContextOptions options,
+        ICurrentDbContext currentContext,
+        IServiceProvider services,
+        CovetEfDataSources efDataSources)
     {
         ByContext.AddOrUpdate(currentContext.Context, this);
         _relational = relationalConnection as RelationalConnection;
+        _options = options;
+        _services = services;
+        _efDataSources = efDataSources;
         _extension = options.FindExtension<CovetPoolOptionsExtension>()
                      ?? throw new InvalidOperationException("The context's options have no CovetPoolOptionsExtension.");
         _applicationConnection = options.Extensions.OfType<RelationalOptionsExtension>().FirstOrDefault()?.Connection;
@@ -203,7 +216,7 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
             return;
         if ((_setup ??= ProviderConnectionSetup.For(relational)).FindDataSource(relational) is { } dataSource)
         {
-            CovetEfPools.FindDataSource(dataSource, _extension.Key)?.Clear();
+            CovetSourceOver(dataSource, create: false)?.Clear();
             return;
         }
         var connection = _borrowed ? _original : RelationalConnectionAccess.Current(relational) ?? relational.DbConnection;
@@ -363,6 +376,12 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
             }
         }
         ClearPool();
+
+        // EF Npgsql's creator, after creating enums, extensions or ranges, opens EF's own connection object directly to
+        // reload types (NpgsqlDatabaseCreator.CreateTables): from the data source EF built, which pools as the application
+        // configured it, so that session would stay idle in it. It is closed too: only Covet's pool keeps sessions.
+        if (ProviderConnectionSetup.For(relational).FindDataSource(relational) is { } efSource && _efDataSources.IsCopied(efSource))
+            ProviderConnectionSetup.ClearDataSource(efSource);
     }
 
     private static ValueTask OpenAsync(CovetDbConnection covet, bool async, CancellationToken cancellationToken)
@@ -379,12 +398,29 @@ internal sealed class CovetContextConnection : IResettableService, IDisposable, 
     {
         if (!ReferenceEquals(dataSource, _providerSource))
         {
-            var source = CovetEfPools.GetDataSource(dataSource, _extension.Key);
+            var source = CovetSourceOver(dataSource, create: true)!;
             ForgetCovetConnection();
             _covetSource = source;
             _providerSource = dataSource;
         }
         return _covet ??= _covetSource!.CreateConnection();
+    }
+
+    /// <summary>
+    /// The Covet pool for the provider's data source (null only when <paramref name="create"/> is false and there is none
+    /// yet): over an unpooled copy when EF built the data source, over the data source itself when the application gave it.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The data source Covet would pool over pools its connections itself.</exception>
+    private CovetDataSource? CovetSourceOver(DbDataSource dataSource, bool create)
+    {
+        var key = _extension.Key;
+        if ((_efDataSources.Find(dataSource, key) ?? CovetEfPools.FindDataSource(dataSource, key)) is { } existing)
+            return existing;
+        if (!create)
+            return null;
+        return UnpooledProviderDataSource.FindCopyBuilder(_services, _options, dataSource) is { } buildCopy
+            ? _efDataSources.GetOrCreate(dataSource, key, buildCopy)
+            : CovetEfPools.GetDataSource(dataSource, key);
     }
 
     /// <summary>The Covet connection borrowing from the pool of the provider's factory and EF's connection string.</summary>

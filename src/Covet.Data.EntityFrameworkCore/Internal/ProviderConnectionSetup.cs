@@ -101,6 +101,21 @@ internal sealed class ProviderConnectionSetup
         return properties.Where(p => p.GetValue(connection) is not null).Select(p => p.Name).ToList();
     }
 
+    /// <summary>Closes the idle connections of a provider's own data source (<c>NpgsqlDataSource.Clear()</c>), when it has such a method.</summary>
+    public static void ClearDataSource(DbDataSource dataSource)
+    {
+        if (dataSource.GetType().GetMethod("Clear", BindingFlags.Instance | BindingFlags.Public, Type.EmptyTypes) is not { } clear)
+            return;
+        try
+        {
+            clear.Invoke(dataSource, null);
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            ExceptionDispatchInfoThrow(e.InnerException);
+        }
+    }
+
     /// <summary>Calls the provider connection's <c>ReloadTypes</c>/<c>ReloadTypesAsync</c> when it has one (Npgsql).</summary>
     public static async ValueTask ReloadTypesAsync(DbConnection physical, bool async, CancellationToken cancellationToken)
     {
