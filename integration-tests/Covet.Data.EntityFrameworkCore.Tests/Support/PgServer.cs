@@ -1,4 +1,3 @@
-using MySql.Data.MySqlClient;
 using Npgsql;
 
 namespace Covet.Data.EntityFrameworkCore.Tests;
@@ -16,6 +15,22 @@ internal static class PgServer
             Database = "postgres",
             Timeout = 5,
         }.ConnectionString;
+
+    /// <summary>Fails the run, with instructions, when the PostgreSQL test server is not there.</summary>
+    public static void RequireReachable()
+    {
+        var pg = Env.Require(Env.PgVariable);
+        try
+        {
+            using var connection = new NpgsqlConnection(AdminConnectionString(pg));
+            connection.Open();
+        }
+        catch (Exception e)
+        {
+            throw new InvalidOperationException(
+                $"Cannot connect to PostgreSQL with ${Env.PgVariable} ({Env.DescribeWithoutPassword(pg)}): {e.Message}. " + Env.HowToStart, e);
+        }
+    }
 
     public static async Task<NpgsqlConnection> OpenAdminAsync()
     {
@@ -62,73 +77,6 @@ internal static class PgServer
     {
         await using var connection = await OpenAdminAsync();
         await using var command = new NpgsqlCommand($"drop database if exists \"{database}\" with (force)", connection);
-        await command.ExecuteNonQueryAsync();
-    }
-}
-
-/// <summary>MariaDB/MySQL admin helpers (MySql.Data, unpooled). A test's sessions are told apart by their default database.</summary>
-internal static class MySqlServer
-{
-    public static string BaseConnectionString => Env.Require(Env.MySqlVariable);
-
-    public static string AdminConnectionString(string? baseConnectionString = null) =>
-        new MySqlConnectionStringBuilder(baseConnectionString ?? BaseConnectionString)
-        {
-            Pooling = false,
-            Database = "",
-            ConnectionTimeout = 5,
-        }.ConnectionString;
-
-    public static async Task<MySqlConnection> OpenAdminAsync()
-    {
-        var connection = new MySqlConnection(AdminConnectionString());
-        await connection.OpenAsync();
-        return connection;
-    }
-
-    public static async Task<List<long>> SessionIdsAsync(string database)
-    {
-        await using var connection = await OpenAdminAsync();
-        await using var command = new MySqlCommand("select id from information_schema.processlist where db = @d order by id", connection);
-        command.Parameters.AddWithValue("@d", database);
-        var ids = new List<long>();
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-            ids.Add(Convert.ToInt64(reader.GetValue(0)));
-        return ids;
-    }
-
-    /// <summary>KILLs the sessions and waits until the server no longer lists them.</summary>
-    public static async Task KillAsync(IReadOnlyCollection<long> ids)
-    {
-        if (ids.Count == 0)
-            return;
-        await using (var connection = await OpenAdminAsync())
-        {
-            foreach (var id in ids)
-            {
-                await using var command = new MySqlCommand($"KILL CONNECTION {id}", connection);
-                try
-                {
-                    await command.ExecuteNonQueryAsync();
-                }
-                catch (MySqlException e) when (e.Number == 1094) // unknown thread id: already gone
-                {
-                }
-            }
-        }
-        await Poll.UntilAsync(async () =>
-        {
-            await using var connection = await OpenAdminAsync();
-            await using var command = new MySqlCommand($"select count(*) from information_schema.processlist where id in ({string.Join(",", ids)})", connection);
-            return Convert.ToInt64(await command.ExecuteScalarAsync()) == 0;
-        }, $"killed sessions {string.Join(",", ids)} to disappear from the processlist");
-    }
-
-    public static async Task DropDatabaseAsync(string database)
-    {
-        await using var connection = await OpenAdminAsync();
-        await using var command = new MySqlCommand($"drop database if exists `{database}`", connection);
         await command.ExecuteNonQueryAsync();
     }
 }
