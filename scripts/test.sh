@@ -26,7 +26,8 @@ HANG_TIMEOUT="${COVET_TEST_HANG_TIMEOUT-15m}"
 
 DEFAULT_PROJECTS="tests/Covet.Data.Tests/Covet.Data.Tests.csproj
 integration-tests/Covet.Data.IntegrationTests/Covet.Data.IntegrationTests.csproj
-integration-tests/Covet.Data.EntityFrameworkCore.Tests/Covet.Data.EntityFrameworkCore.Tests.csproj"
+integration-tests/Covet.Data.EntityFrameworkCore.Tests/Covet.Data.EntityFrameworkCore.Tests.csproj
+integration-tests/Covet.Data.EntityFrameworkCore.Pomelo.Tests/Covet.Data.EntityFrameworkCore.Pomelo.Tests.csproj"
 read -r -d '' -a PROJECTS <<<"${COVET_TEST_PROJECTS:-$DEFAULT_PROJECTS}" || true
 
 say() { echo "test.sh: $*" >&2; }
