@@ -630,12 +630,16 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     /// where an async caller's continuation would run anyway), the timer, the caller's token or the pool's disposal.
     /// </remarks>
     private sealed class Waiter(CovetPool pool, long start, CovetDbConnection? borrower, CheckoutSite site)
-        : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), IThreadPoolWorkItem
+        // A classic waiter's continuation must never run on the returner's thread. A bound waiter's task is completed only
+        // from its own thread-pool work item (see Post), so its continuation may run inline there.
+        : TaskCompletionSource(borrower is null ? TaskCreationOptions.RunContinuationsAsynchronously : TaskCreationOptions.None), IThreadPoolWorkItem
     {
-        private int _claimed;                 // 0 until the outcome is decided (see Claim)
-        // What was handed over: the connection, or null for a freed slot to open one in. Written by the claimer before it
-        // completes the task (classic waiter) or queues the work item (bound waiter), so the reader sees it.
-        private PooledConnection? _handed;
+        private const int Waiting = 0, Claimed = 1, Opened = 2, NeedsWork = 3, Failed = 4;
+        private int _state;                   // Waiting until the outcome is claimed (see Claim); then what Execute does
+        // What the claimer decided: the connection handed over, or null for a freed slot to open one in (a classic waiter
+        // reads it after its task completed; a bound one in Execute), or a bound waiter's exception. Written before the
+        // task completes or the work item is queued, so the reader sees it.
+        private object? _outcome;
 
         public readonly long Start = start;
         public readonly CovetDbConnection? Borrower = borrower;
@@ -645,11 +649,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         public long Deadline => pool.DeadlineOf(Start);
 
         /// <summary>Decided: served, expired, cancelled or failed (its task may complete a moment later).</summary>
-        public bool IsClaimed => Volatile.Read(ref _claimed) != 0;
+        public bool IsClaimed => Volatile.Read(ref _state) != Waiting;
 
         private bool Claim()
         {
-            if (Interlocked.CompareExchange(ref _claimed, 1, 0) != 0)
+            if (Interlocked.CompareExchange(ref _state, Claimed, Waiting) != Waiting)
                 return false;
             Interlocked.Decrement(ref pool._waiting);
             return true;
@@ -662,7 +666,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             if (Borrower is null)
                 TrySetException(WaitTimedOut); // the acquire builds the real exception
             else
-                Fail(pool.ExhaustedException(null));
+                Post(Failed, pool.ExhaustedException(null));
             return true;
         }
 
@@ -673,7 +677,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             if (Borrower is null)
                 TrySetCanceled();
             else
-                Fail(new OperationCanceledException("Opening the connection was cancelled.", Cancellation.Token));
+                Post(Failed, new OperationCanceledException("Opening the connection was cancelled.", Cancellation.Token));
             return true;
         }
 
@@ -684,7 +688,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             if (Borrower is null)
                 TrySetCanceled(); // the acquire tells disposal from cancellation
             else
-                Fail(new ObjectDisposedException(nameof(CovetPool), $"Pool '{pool.Name}' was disposed while waiting for a connection."));
+                Post(Failed, new ObjectDisposedException(nameof(CovetPool), $"Pool '{pool.Name}' was disposed while waiting for a connection."));
             return true;
         }
 
@@ -695,21 +699,47 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 return false;
             if (Borrower is null)
             {
-                _handed = connection;
+                _outcome = connection;
                 TrySetResult();
                 return true;
             }
-            Cancellation.Unregister(); // never blocks: a callback already running finds the waiter claimed
-            if (connection is not null && pool.TryCheckOutToWaiter(this, connection))
-                return true;
-            _handed = connection;
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            // A ready connection is checked out to the borrower right here; one that needs I/O first (or a slot) is
+            // finished by the work item.
+            Post(connection is not null && pool.TryCheckOutToWaiter(this, connection) ? Opened : NeedsWork, connection);
             return true;
         }
 
-        /// <summary>Bound waiter: the connection (or slot) needs I/O before the borrower may have it; on a thread-pool thread.</summary>
-        void IThreadPoolWorkItem.Execute() => _ = pool.FinishHandOverAsync(this, _handed);
+        /// <summary>
+        /// A bound waiter's outcome is applied by a work item on the thread pool's global (first-in, first-out) queue, never
+        /// on the thread that decided it: the caller's continuation then runs inline in that work item, and handovers wait
+        /// their turn behind I/O completions instead of jumping ahead of them on the returner's local queue (which made
+        /// connections be held longer under load).
+        /// </summary>
+        private void Post(int state, object? outcome)
+        {
+            Cancellation.Unregister(); // never blocks: a callback already running finds the waiter claimed
+            _outcome = outcome;
+            Volatile.Write(ref _state, state);
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
 
+        void IThreadPoolWorkItem.Execute()
+        {
+            switch (_state)
+            {
+                case Opened:
+                    TrySetResult();
+                    break;
+                case NeedsWork:
+                    _ = pool.FinishHandOverAsync(this, (PooledConnection?)_outcome);
+                    break;
+                default:
+                    Fail((Exception)_outcome!);
+                    break;
+            }
+        }
+
+        /// <summary>Bound waiter, on a thread-pool thread: the borrower is open.</summary>
         public void Open(PooledConnection connection, long lease)
         {
             Borrower!.Attach(connection, lease);
@@ -717,11 +747,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         }
 
         /// <summary>Classic waiter, once its task completed successfully: the connection handed over, or null for a slot.</summary>
-        public PooledConnection? Handed => _handed;
+        public PooledConnection? Handed => (PooledConnection?)_outcome;
 
+        /// <summary>Bound waiter, on a thread-pool thread: the open failed.</summary>
         public void Fail(Exception exception)
         {
-            Cancellation.Unregister();
             if (exception is OperationCanceledException && Cancellation.Token.IsCancellationRequested)
                 TrySetCanceled(Cancellation.Token);
             else
@@ -733,15 +763,15 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     private long DeadlineOf(long start) => _acquireTimeoutTicks == long.MaxValue ? long.MaxValue : start + _acquireTimeoutTicks;
 
     /// <summary>
-    /// A bound waiter was handed a connection: when it needs nothing before use, check it out to the waiter right here on
-    /// the returner's thread and complete the waiter's task. False: it needs a ping or a reset first.
+    /// A bound waiter was handed a connection: when it needs nothing before use, check it out to the waiter's borrower
+    /// right here on the returner's thread (its task completes from the work item). False: it needs a ping or a reset first.
     /// </summary>
     private bool TryCheckOutToWaiter(Waiter waiter, PooledConnection connection)
     {
         var now = _time.GetTimestamp();
         if (!IsReady(connection, now))
             return false;
-        waiter.Open(connection, CheckOut(connection, waiter.Borrower!, waiter.Start, waiter.Site, now));
+        waiter.Borrower!.Attach(connection, CheckOut(connection, waiter.Borrower!, waiter.Start, waiter.Site, now));
         return true;
     }
 

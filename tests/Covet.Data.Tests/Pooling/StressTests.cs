@@ -8,6 +8,7 @@ using Dapper;
 namespace Covet.Data.Tests.Pooling;
 
 [TestClass]
+[DoNotParallelize] // its sync callers block thread-pool threads on purpose: a test running beside it would be starved too
 public sealed class StressTests
 {
     private const int Max = 4;
