@@ -305,14 +305,9 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         var now = _time.GetTimestamp();
         lock (_lock)
         {
-            if (_idleCount == 0 || _disposed)
+            if (_disposed || TakeReadyIdleLocked(now) is not { } ready)
                 return false;
-            var top = _idle[_idleCount - 1];
-            if (!IsReady(top, now))
-                return false; // the slow path pings, resets or destroys it
-            _idle[--_idleCount] = null!;
-            top.State = SlotState.InUse;
-            connection = top;
+            connection = ready;
         }
         // Taken on the caller's own thread, before any await, so the trace shows the caller.
         lease = CheckOut(connection, borrower, now, _leakDetection ? CaptureSite(now) : default, now);
@@ -344,12 +339,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
                 return null;
             if (_idleCount > 0)
             {
-                var top = _idle[_idleCount - 1];
-                if (!IsReady(top, now))
+                if ((ready = TakeReadyIdleLocked(now)) is null)
                     return null;
-                _idle[--_idleCount] = null!;
-                top.State = SlotState.InUse;
-                ready = top;
             }
             else if (mayWait && _pendingReset.Count == 0 && _total >= Options.MaxPoolSize && !CovetMetrics.ActivitySource.HasListeners())
             {
@@ -374,6 +365,20 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         if (waiter!.IsClaimed)
             waiter.Cancellation.Unregister();
         return waiter.Task;
+    }
+
+    /// <summary>
+    /// The top idle connection, taken, when it may be given out as it is; null when none is idle or the top one needs a
+    /// ping, a reset or retiring (the slow path's work: nothing was taken). Under <see cref="_lock"/>.
+    /// </summary>
+    private PooledConnection? TakeReadyIdleLocked(long now)
+    {
+        if (_idleCount == 0 || !IsReady(_idle[_idleCount - 1], now))
+            return null;
+        var top = _idle[--_idleCount];
+        _idle[_idleCount] = null!;
+        top.State = SlotState.InUse;
+        return top;
     }
 
     /// <summary>Whether a connection taken from the idle stack or handed over may be given out as it is, with no I/O.</summary>
