@@ -1,4 +1,4 @@
-using BenchmarkDotNet.Running;
+using Covet.Data.Benchmarks.Shared;
 using Covet.Data.EntityFrameworkCore.Benchmarks.Infrastructure;
 
 namespace Covet.Data.EntityFrameworkCore.Benchmarks;
@@ -14,27 +14,6 @@ namespace Covet.Data.EntityFrameworkCore.Benchmarks;
 /// </summary>
 public static class Program
 {
-    public static int Main(string[] args)
-    {
-        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchmarkConfig.Create(args));
-
-        // A non-zero exit code when anything did not run, so scripts notice (BenchmarkDotNet itself always returns 0).
-        var failed = false;
-        var printed = new HashSet<string>();
-        foreach (var summary in summaries)
-        {
-            if (summary.HasCriticalValidationErrors)
-            {
-                failed = true;
-                foreach (var error in summary.ValidationErrors.Where(e => e.IsCritical && printed.Add(e.Message)))
-                    Console.Error.WriteLine($"Covet.Data.EntityFrameworkCore.Benchmarks: {error.Message}");
-            }
-            foreach (var report in summary.Reports.Where(r => !r.Success))
-            {
-                failed = true;
-                Console.Error.WriteLine($"Covet.Data.EntityFrameworkCore.Benchmarks: FAILED {report.BenchmarkCase.DisplayInfo} (see the log above for the exception)");
-            }
-        }
-        return failed ? 1 : 0;
-    }
+    public static int Main(string[] args) =>
+        BenchmarkSuite.Run(typeof(Program).Assembly, args, BenchmarkConfig.ShortJob, BenchmarkConfig.Validator);
 }

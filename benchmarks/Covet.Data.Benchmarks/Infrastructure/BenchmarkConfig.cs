@@ -1,44 +1,25 @@
-using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
+using Covet.Data.Benchmarks.Shared;
+using MySqlConnector;
+using Npgsql;
 
 namespace Covet.Data.Benchmarks.Infrastructure;
 
 /// <summary>
-/// The suite's configuration: a short job (the machine has 2 cores shared with the database servers, so the whole suite
-/// must stay around ten minutes), plus the validator that checks the database connection strings up front.
+/// The suite's configuration (see <see cref="BenchmarkSuite"/>): a short job (the machine has 2 cores shared with the
+/// database servers, so the whole suite must stay around ten minutes), and the check of the database connection strings.
 /// </summary>
 public static class BenchmarkConfig
 {
     /// <summary>The default job: 1 launch, 3 warmup and 8 measured iterations (BenchmarkDotNet's own ShortRun has 3).</summary>
-    public static readonly Job ShortJob = Job.Default
-        .WithLaunchCount(1)
-        .WithWarmupCount(3)
-        .WithIterationCount(8)
-        .WithId("Short");
+    public static readonly Job ShortJob = BenchmarkSuite.ShortJob(warmupCount: 3, iterationCount: 8);
 
-    public static IConfig Create(string[] args)
-    {
-        IConfig config = DefaultConfig.Instance.AddValidator(DatabaseEnvironmentValidator.Instance);
-        // Results and logs go next to this project (BenchmarkDotNet's default is the current directory); --artifacts overrides.
-        if (ProjectDirectory() is { } project)
-            config = config.WithArtifactsPath(Path.Combine(project, "BenchmarkDotNet.Artifacts"));
-        // With `--job X` on the command line (Dry, Short, Medium, ...) BenchmarkDotNet's job is used instead of ours; a job of
-        // ours in the global config would be run in addition to it (or, marked as default, would make BenchmarkDotNet
-        // ignore --job entirely). Other job options (--iterationCount, --warmupCount, ...) are applied on top of ours.
-        return JobOnCommandLine(args) ? config : config.AddJob(ShortJob);
-    }
-
-    /// <summary>The directory of Covet.Data.Benchmarks.csproj, found upwards from the executable (bin/Release/net10.0/).</summary>
-    private static string? ProjectDirectory()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Covet.Data.Benchmarks.csproj")))
-                return dir.FullName;
-        }
-        return null;
-    }
-
-    private static bool JobOnCommandLine(string[] args) =>
-        args.Any(a => a is "--job" or "-j" || a.StartsWith("--job=", StringComparison.Ordinal) || a.StartsWith("-j=", StringComparison.Ordinal));
+    /// <summary>PostgreSQL and MariaDB, checked for the categories that need them.</summary>
+    public static readonly DatabaseEnvironmentValidator Validator = new(
+        Databases.VariableFor,
+        Databases.MissingMessage,
+        static (category, connectionString) => category == Databases.PostgreSql
+            ? new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, Timeout = 5 }.ConnectionString)
+            : new MySqlConnection(new MySqlConnectionStringBuilder(connectionString) { Pooling = false, ConnectionTimeout = 5 }.ConnectionString),
+        static category => $"or leave the {category} benchmarks out (e.g. `--anyCategories {Databases.Sqlite} {Databases.Cpu}`).");
 }
