@@ -17,8 +17,4 @@ internal sealed class PoolCounters
     public long LeaksReclaimed;
     public long ForgottenConnections;
     public long CircuitRejections;
-
-    public readonly LatencyHistogram AcquireTime = new();
-    public readonly LatencyHistogram UseTime = new();
-    public readonly LatencyHistogram CreateTime = new();
 }

@@ -30,7 +30,7 @@ internal sealed class PooledConnection
     public DbConnection Physical { get; }
     public int Id { get; }
 
-    /// <summary>Timestamp (<see cref="TimeProvider.GetTimestamp"/>) of creation.</summary>
+    /// <summary>Pool-clock timestamp (<see cref="PoolClock.Now"/>) of creation; every timestamp of a slot is on that clock.</summary>
     public long CreatedAt { get; }
 
     /// <summary>Timestamp after which the connection is retired (max lifetime with spread); long.MaxValue when off.</summary>
@@ -68,6 +68,12 @@ internal sealed class PooledConnection
     public string? CheckoutThreadName;
     public int LeakReported; // 0/1, set with Interlocked by the leak watcher
 
+    /// <summary>Precise timestamp of a checkout sampled for use-time statistics; 0 when this checkout is not timed.</summary>
+    public long PreciseCheckoutAt;
+
+    /// <summary>Checkouts of this slot that took the fast path (written only by the slot's owner at checkout, so no atomic).</summary>
+    public long FastCheckouts;
+
     /// <summary>A borrower ran something that may have changed session state; reset before the next borrower.</summary>
     public bool NeedsReset;
 
@@ -90,6 +96,28 @@ internal sealed class PooledConnection
     public DbTransaction? PendingRollback;
 
     public bool HasExpired(long now) => now >= ExpiresAt;
+
+    /// <summary>
+    /// Lends the slot to a new borrower: records the checkout (when, where, on the precise clock if this checkout is timed)
+    /// and hands out the next lease. Only the new owner calls this (it took the slot under the pool lock or was handed it).
+    /// </summary>
+    public long Lend(object borrower, Health.CheckoutSite site, long now, long preciseNow)
+    {
+        // Before the lease moves: a leak watcher that reads the new lease then finds this borrower, never the previous one.
+        Borrower.SetTarget(borrower);
+        CheckedOutAt = now;
+        PreciseCheckoutAt = preciseNow;
+        CheckoutTrace = site.Trace;
+        CheckoutThreadId = site.Thread?.ManagedThreadId ?? 0;
+        CheckoutThreadName = site.Thread?.Name;
+        LeakReported = 0;
+        // A plain (release) write is enough: the lease is even while nobody holds the slot, and every competing writer (a
+        // stale Close, the leak watch) compare-and-swaps from an odd value it read, so none can succeed until this write.
+        var lease = Lease + 1;
+        Volatile.Write(ref Lease, lease);
+        Borrowed = true;
+        return lease;
+    }
 
     public override string ToString() => $"#{Id}";
 }

@@ -13,7 +13,7 @@ namespace Covet.Data.Providers;
 /// for a cancel request that hangs too; MySqlConnector's ping ignores its token. So every driver call on the pool's
 /// behalf is awaited with <see cref="WithinAsync{T}"/>: past the timeout the caller moves on, and the physical connection
 /// is <em>abandoned</em>: left to finish on its own and disposed only then (disposing a busy Npgsql connection can block
-/// for a minute). <see cref="DisposeSafely"/> honours that.
+/// for a minute). <see cref="DisposeSafely(DbConnection)"/> honours that.
 /// </remarks>
 internal sealed class Deadline : IDisposable
 {
@@ -70,15 +70,42 @@ internal sealed class Deadline : IDisposable
     }
 
     /// <summary>Disposes a physical connection now, or, if a driver call on it was abandoned and still runs, once it ends.</summary>
-    public static void DisposeSafely(DbConnection connection)
+    public static void DisposeSafely(DbConnection connection) => DisposeSafely(connection, null, TimeSpan.Zero, TimeProvider.System);
+
+    /// <summary>
+    /// <see cref="DisposeSafely(DbConnection)"/>, then <paramref name="afterwards"/> once the connection is really let go (the
+    /// pool frees its slot there, so a connection the server still counts never has its slot taken by another). If an
+    /// abandoned driver call is still running <paramref name="atMost"/> later (a driver that ignores cancellation on a
+    /// black-holed network), <paramref name="afterwards"/> runs then anyway: a hung driver must not shrink a pool for good.
+    /// </summary>
+    public static void DisposeSafely(DbConnection connection, Action? afterwards, TimeSpan atMost, TimeProvider time)
     {
         if (Abandoned.TryGetValue(connection, out var pending) && !pending.IsCompleted)
         {
-            pending.ContinueWith(static (_, c) => DisposeQuietly((DbConnection)c!), connection, CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            var once = afterwards is null ? null : new RunOnce(afterwards);
+            pending.ContinueWith(static (_, state) =>
+            {
+                var (c, then) = ((DbConnection, RunOnce?))state!;
+                DisposeQuietly(c);
+                then?.Run();
+            }, (connection, once), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            if (once is not null)
+                _ = Task.Delay(atMost, time).ContinueWith(static (_, o) => ((RunOnce)o!).Run(), once, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             return;
         }
         DisposeQuietly(connection);
+        afterwards?.Invoke();
+    }
+
+    private sealed class RunOnce(Action action)
+    {
+        private int _ran;
+
+        public void Run()
+        {
+            if (Interlocked.Exchange(ref _ran, 1) == 0)
+                action();
+        }
     }
 
     private static void DisposeQuietly(DbConnection connection)

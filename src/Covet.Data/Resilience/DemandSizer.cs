@@ -7,7 +7,7 @@ namespace Covet.Data.Resilience;
 /// step. No two resizes are closer than the interval. Pure decision logic: the pool samples and acts.
 /// </summary>
 /// <remarks>Only the maintenance tick calls <see cref="Evaluate"/>, and ticks never overlap, so no synchronisation is needed.</remarks>
-internal sealed class DemandSizer(CovetPoolOptions options, TimeProvider time)
+internal sealed class DemandSizer(CovetPoolOptions options, Pooling.PoolClock clock)
 {
     private long _lastResize = long.MinValue;
     private long _lowSince = long.MinValue;
@@ -15,13 +15,13 @@ internal sealed class DemandSizer(CovetPoolOptions options, TimeProvider time)
     /// <summary>The size the pool currently keeps warm; idle eviction does not go below it.</summary>
     public int WarmTarget { get; private set; } = options.MinPoolSize;
 
-    /// <summary>How many connections to add (positive) or let go (negative) now, given the pool's counts.</summary>
+    /// <summary>How many connections to add (positive) or let go (negative) now (<paramref name="now"/> on the pool clock), given the pool's counts.</summary>
     public int Evaluate(long now, int total, int inUse)
     {
         if (!options.AutoScale)
             return 0;
         var utilization = total == 0 ? (inUse > 0 ? 1.0 : 0.0) : (double)inUse / total;
-        var quiet = _lastResize == long.MinValue || time.GetElapsedTime(_lastResize, now) >= options.ScaleInterval;
+        var quiet = _lastResize == long.MinValue || clock.Elapsed(_lastResize, now) >= options.ScaleInterval;
 
         if (utilization >= options.ScaleUpUtilization && total > 0 && total < options.MaxPoolSize)
         {
@@ -36,7 +36,7 @@ internal sealed class DemandSizer(CovetPoolOptions options, TimeProvider time)
         {
             if (_lowSince == long.MinValue)
                 _lowSince = now;
-            if (!quiet || time.GetElapsedTime(_lowSince, now) < options.ScaleInterval)
+            if (!quiet || clock.Elapsed(_lowSince, now) < options.ScaleInterval)
                 return 0;
             // Never shrink so far that the current load would cross the high-water mark (that would oscillate).
             var floorForLoad = (int)Math.Floor(inUse / options.ScaleUpUtilization) + 1;

@@ -295,9 +295,9 @@ public sealed class LeakDetectionTests
         }
 
         Assert.AreEqual(1, await TracedCheckoutsAsync(1000), "a burst at one instant: only its first checkout is traced");
-        pool.Time.Advance(CovetPool.TraceSampleInterval / 2);
+        pool.Time.Advance(Covet.Data.Health.LeakWatch.TraceSampleInterval / 2);
         Assert.AreEqual(0, await TracedCheckoutsAsync(100), "still within the interval");
-        pool.Time.Advance(CovetPool.TraceSampleInterval / 2);
+        pool.Time.Advance(Covet.Data.Health.LeakWatch.TraceSampleInterval / 2);
         Assert.AreEqual(1, await TracedCheckoutsAsync(100), "the next interval samples again");
     }
 

@@ -1,0 +1,80 @@
+using Covet.Data.Diagnostics;
+using Covet.Data.Pooling;
+
+namespace Covet.Data.Health;
+
+/// <summary>
+/// Decides whether a connection taken from the idle stack (or handed over by a returner) may go to a borrower as it is,
+/// and makes it fit when it may not: retire it if broken, expired or from before a <c>Clear</c>; reset it if it was
+/// handed over dirty; pre-ping it unless it was used within the alive window — and always after a sibling was found
+/// dead under a borrower (a server restart or a mass kill makes every older connection suspect).
+/// </summary>
+/// <remarks>
+/// Contract: called by the connection's new owner only (the fast path under the pool lock for <see cref="IsReady"/>,
+/// the slow path and bound waiters outside it for <see cref="PrepareAsync"/>), so the connection's fields are its own to
+/// write. The suspect epoch is the only shared state: bumped with <see cref="Interlocked"/> by whoever sees a connection
+/// die under a borrower.
+/// </remarks>
+internal sealed class BorrowerValidation(CovetPool pool)
+{
+    private int _suspectEpoch;       // bumped when a connection dies under a borrower: every sibling verified before then is suspect
+    private long _aliveWindow = pool.Clock.Units(pool.Options.AliveBypassWindow);
+    private bool _prePing = pool.Options.PrePing;
+
+    /// <summary>The current suspect epoch: a connection verified (created, pinged, reset with a round trip) in it is trusted.</summary>
+    public int Epoch => Volatile.Read(ref _suspectEpoch);
+
+    /// <summary>A borrower's connection died: its siblings may be dead too, so each is validated before its next handout.</summary>
+    public void OnConnectionBroken() => Interlocked.Increment(ref _suspectEpoch);
+
+    /// <summary>New pre-ping settings apply from the next checkout.</summary>
+    public void Configure(CovetPoolOptions options)
+    {
+        Volatile.Write(ref _aliveWindow, pool.Clock.Units(options.AliveBypassWindow));
+        Volatile.Write(ref _prePing, options.PrePing);
+    }
+
+    /// <summary>Whether a connection may be given out as it is, with no I/O (the fast path's test).</summary>
+    public bool IsReady(PooledConnection connection, long now) =>
+        !connection.Broken && !connection.NeedsReset && connection.Generation == pool.Generation && !connection.HasExpired(now) &&
+        (!_prePing || (now - connection.LastUsedAt <= _aliveWindow && connection.VerifiedEpoch == Epoch));
+
+    /// <summary>Validates a connection taken from the idle stack or handed over by a returner. False: it was destroyed.</summary>
+    /// <param name="connection">The connection to validate.</param>
+    /// <param name="acquireStart">When the acquire began (precise clock: its deadline bounds the ping).</param>
+    /// <param name="async">Whether I/O is asynchronous.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    public async ValueTask<bool> PrepareAsync(PooledConnection connection, long acquireStart, bool async, CancellationToken cancellationToken)
+    {
+        var now = pool.Clock.Now();
+        if (connection.Broken || connection.Generation != pool.Generation || connection.HasExpired(now))
+        {
+            pool.Destroy(connection, connection.Broken ? "broken" : connection.HasExpired(now) ? "max lifetime reached" : "pool cleared");
+            return false;
+        }
+        if (connection.NeedsReset)
+        {
+            // Handed over by a returner while we waited: we reset it ourselves, on our own thread, so a waiter never
+            // depends on a thread-pool thread being free (sync callers may be occupying all of them).
+            return await pool.Returns.TryResetAsync(connection, async, cancellationToken).ConfigureAwait(false);
+        }
+        var epoch = Epoch;
+        if (_prePing && (now - connection.LastUsedAt > _aliveWindow || connection.VerifiedEpoch != epoch))
+        {
+            var timeout = Min(pool.Options.ValidationTimeout, pool.Acquisition.Remaining(acquireStart));
+            var alive = await pool.Dialect.PingAsync(connection.Physical, pool.Options, timeout, async, cancellationToken).ConfigureAwait(false);
+            if (!alive)
+            {
+                Interlocked.Increment(ref pool.Counters.PrePingFailures);
+                CovetLog.PrePingFailed(pool.Logger, pool.Name, connection.Id);
+                pool.Destroy(connection, "pre-ping failed");
+                return false;
+            }
+            connection.LastUsedAt = pool.Clock.Now();
+            connection.VerifiedEpoch = epoch;
+        }
+        return true;
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a == Timeout.InfiniteTimeSpan ? b : b == Timeout.InfiniteTimeSpan ? a : a < b ? a : b;
+}
