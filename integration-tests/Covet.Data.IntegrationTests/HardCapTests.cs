@@ -28,7 +28,7 @@ public sealed class HardCapTests
     private static readonly TimeSpan RunLength = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan ClearEvery = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan SampleEvery = TimeSpan.FromMilliseconds(10);
-    private static readonly TimeSpan SlowestObservation = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan SlowestObservation = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan AfterClearGrace = TimeSpan.FromMilliseconds(300);
 
     public TestContext TestContext { get; set; } = null!;
