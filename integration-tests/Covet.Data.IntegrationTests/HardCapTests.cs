@@ -9,15 +9,20 @@ namespace Covet.Data.IntegrationTests;
 /// <c>MaxPoolSize</c> is a hard cap on the pool's connections as the <em>server</em> counts them (issue 12; the README's
 /// "Scaling out" promises it): under the load a new user would try — 32 workers on a pool of 10, a fifth of the opens
 /// cancelled after 0–2 ms, sync and async opens, some borrowers closing with a transaction open, <c>Clear()</c> every
-/// 2 s — an observer on its own connection counts the pool's server connections every 50 ms, and the count never passes
-/// <c>MaxPoolSize</c>, except within 300 ms after a <c>Clear()</c>, where a backend the client has already closed may
-/// linger briefly on the server. A slot stays taken until its physical connection is really closed, including an open
-/// a cancelled caller abandoned mid-way.
+/// 2 s — an observer on its own connection counts the pool's server connections (every 10 ms, or back to back when a
+/// count takes longer), and the count never passes <c>MaxPoolSize</c>, except within 300 ms after a <c>Clear()</c>,
+/// where a backend the client has already closed may linger briefly on the server. A slot stays taken until its
+/// physical connection is really closed, including an open a cancelled caller abandoned mid-way.
 /// </summary>
 /// <remarks>
-/// The defect is a race, so each provider gets several short runs (a fresh pool each); the parameters were tuned so
-/// the pool before the fix failed most of them (see the report of the branch that added this test). The counts are
-/// filtered by the pool's unique Application Name (PostgreSQL) or its own throwaway user (MariaDB).
+/// The defect is a race, so each server gets several short runs, each on a fresh pool: each run's start is a ramp from
+/// an empty pool with no Clear() grace, where cancelled creations abound. The issue asked for a count every 50 ms;
+/// counting as often as the server answers catches excesses that last a few milliseconds several times as often, and
+/// the providers' own pools under the same load (the two control tests below) show it raises no false alarm.
+/// Before the fix, on the 2-core VM: MariaDB failed 9 of 12 runs on a quiet machine (every invocation of the test);
+/// PostgreSQL 0 of 12 quiet, 4 of 20 under a load average of ~25 — Npgsql honours the cancelled token and drops
+/// the abandoned socket within a millisecond, so the excess there needs a delayed continuation to become visible.
+/// The counts are filtered by the pool's unique Application Name (PostgreSQL) or its own throwaway user (MariaDB).
 /// </remarks>
 [TestClass]
 public sealed class HardCapTests
