@@ -42,6 +42,8 @@ public sealed record LoadTestSettings
     public required TimeSpan AcquireTimeout { get; init; }
     /// <summary>Also run the provider's own pool, interleaved with Covet's.</summary>
     public required bool Compare { get; init; }
+    /// <summary>Longest untimed warm-up before the timed rounds (zero: none); see <see cref="Scenarios.WarmUp"/>.</summary>
+    public required TimeSpan WarmUpBudget { get; init; }
     /// <summary>Timed runs per pool.</summary>
     public required int Rounds { get; init; }
     /// <summary>The statement each operation runs (through Dapper).</summary>

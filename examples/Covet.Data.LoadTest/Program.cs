@@ -12,6 +12,7 @@ using Spectre.Console;
 //   ... -- --duration 30 --workers 50                                                  sustained load
 //   ... -- --extreme 10000                                                             10,000 callers on a pool of 100
 //   ... -- --compare                                                                   Covet vs the provider's own pool
+//   ... -- --pools 1000 10000                                                          idle CPU and memory of many pools
 //   ... -- --provider postgres --connection "Host=...;Username=...;Password=..."       a real server
 //   ... -- --json report.json --html report.html                                      machine-readable and visual reports
 //
@@ -58,6 +59,10 @@ var rounds = new Option<int?>("--rounds")
 {
     Description = "Timed rounds per pool (default 3 with --compare, else 1).",
 };
+var warmUp = new Option<double?>("--warm-up")
+{
+    Description = "Longest untimed warm-up in seconds: 1-s rounds of the scenario on each pool in turn until each pool's throughput settles within 5 % (default 20 with --compare, else 5; 0: none).",
+};
 var maxPool = new Option<int?>("--max-pool")
 {
     Description = "Maximum pool size (default 20; 100 with --extreme).",
@@ -90,6 +95,21 @@ var probeWaiters = new Option<int?>("--probe-waiters")
 {
     Description = "Callers left waiting on an exhausted pool to measure memory per waiting caller (default 1000; N with --extreme).",
 };
+var pools = new Option<int[]>("--pools")
+{
+    Description = "Many idle pools: for each N given (e.g. --pools 1000 10000), N SQLite files, one open → close each, then --idle seconds idle; " +
+        "idle CPU and managed memory per pool, Covet vs Microsoft.Data.Sqlite's pool, each in a fresh process.",
+    AllowMultipleArgumentsPerToken = true,
+    Arity = ArgumentArity.OneOrMore,
+};
+var idle = new Option<double>("--idle")
+{
+    Description = "Seconds the --pools processes stay idle while their CPU time is measured.",
+    DefaultValueFactory = _ => 10,
+};
+// The child process of --pools (hidden): measures one side only.
+var poolsChild = new Option<string?>(ManyPools.ChildFlag) { Hidden = true };
+var poolsDir = new Option<string?>("--pools-dir") { Hidden = true };
 var json = new Option<FileInfo?>("--json") { Description = "Also write the report as JSON to this file." };
 var html = new Option<FileInfo?>("--html") { Description = "Also write a self-contained HTML report (inline SVG charts) to this file." };
 var plain = new Option<bool>("--plain") { Description = "Plain progress lines even on a terminal (automatic when output is redirected)." };
@@ -102,12 +122,12 @@ var sampleInterval = new Option<int>("--sample-interval")
 
 var root = new RootCommand("Load tester for Covet.Data: concurrent open → query → close against Covet's pool (and the provider's own with --compare).")
 {
-    provider, connection, connections, iterations, duration, workers, extreme, compare, rounds, maxPool, minPool, acquireTimeout,
-    query, hold, covetOptions, probeWaiters, json, html, plain, allowTimeouts, sampleInterval,
+    provider, connection, connections, iterations, duration, workers, extreme, compare, rounds, warmUp, maxPool, minPool, acquireTimeout,
+    query, hold, covetOptions, probeWaiters, pools, idle, poolsChild, poolsDir, json, html, plain, allowTimeouts, sampleInterval,
 };
 
 // Options with a default are checked on their own result: a command validator sees default(T) for them when omitted.
-foreach (var option in new Option[] { iterations, workers, sampleInterval, acquireTimeout })
+foreach (var option in new Option[] { iterations, workers, sampleInterval, acquireTimeout, idle })
 {
     option.Validators.Add(result =>
     {
@@ -131,6 +151,10 @@ root.Validators.Add(result =>
     }
     if (result.GetValue(duration) is <= 0)
         result.AddError("--duration must be greater than 0.");
+    if (result.GetValue(pools) is { } poolCounts && poolCounts.Any(n => n <= 0))
+        result.AddError("--pools counts must be greater than 0.");
+    if (result.GetValue(warmUp) < 0)
+        result.AddError("--warm-up must not be negative.");
     if (result.GetValue(hold) < 0)
         result.AddError("--hold must not be negative.");
     if (result.GetValue(minPool) < 0)
@@ -141,6 +165,10 @@ root.Validators.Add(result =>
 
 root.SetAction(async (parse, cancellationToken) =>
 {
+    if (parse.GetValue(poolsChild) is { } side)
+        return ManyPools.RunChild(Enum.Parse<PoolKind>(side), parse.GetValue(pools)![0], TimeSpan.FromSeconds(parse.GetValue(idle)), parse.GetValue(poolsDir)!);
+    if (parse.GetValue(pools) is { Length: > 0 } poolCounts)
+        return await LoadTest.RunManyPoolsAsync(poolCounts, TimeSpan.FromSeconds(parse.GetValue(idle)), parse.GetValue(json)?.FullName, cancellationToken);
     var extremeCallers = parse.GetValue(extreme);
     var sustained = parse.GetValue(duration) is not null;
     var isCompare = parse.GetValue(compare);
@@ -165,6 +193,7 @@ root.SetAction(async (parse, cancellationToken) =>
         AcquireTimeout = TimeSpan.FromSeconds(parse.GetValue(acquireTimeout)),
         Compare = isCompare,
         Rounds = parse.GetValue(rounds) ?? (isCompare ? 3 : 1),
+        WarmUpBudget = TimeSpan.FromSeconds(parse.GetValue(warmUp) ?? (isCompare ? 20 : 5)),
         Query = parse.GetValue(query)!,
         Hold = TimeSpan.FromMilliseconds(parse.GetValue(hold)),
         ProbeWaiters = parse.GetValue(probeWaiters) ?? (scenario == ScenarioKind.Extreme ? callers : 1000),
@@ -184,6 +213,21 @@ namespace Covet.Data.LoadTest
     /// <summary>Runs the test, prints and writes the reports, and decides the exit code.</summary>
     internal static class LoadTest
     {
+        /// <summary><c>--pools</c>: idle CPU and memory of many pools (see <see cref="ManyPools"/>).</summary>
+        public static async Task<int> RunManyPoolsAsync(IReadOnlyList<int> counts, TimeSpan idle, string? jsonPath, CancellationToken cancellationToken)
+        {
+            if (Console.IsOutputRedirected)
+                AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 140);
+            var report = await ManyPools.RunAsync(counts, idle, line => AnsiConsole.WriteLine(line), cancellationToken);
+            report.Write(AnsiConsole.Console);
+            if (jsonPath is not null)
+            {
+                await JsonReport.WriteAsync(report, jsonPath);
+                AnsiConsole.MarkupLine($"JSON report: {Markup.Escape(jsonPath)}");
+            }
+            return 0;
+        }
+
         public static async Task<int> RunAsync(LoadTestSettings settings, CancellationToken cancellationToken)
         {
             if (Console.IsOutputRedirected)

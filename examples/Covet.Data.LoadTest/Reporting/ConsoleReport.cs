@@ -37,6 +37,8 @@ public static class ConsoleReport
         }
         foreach (var pool in report.Pools.Where(p => p.Memory?.Note is not null))
             console.MarkupLine($"[grey]memory probe ({Markup.Escape(pool.Label)}): {Markup.Escape(pool.Memory!.Note!)}[/]");
+        if (report.WarmUp is { } warmUp)
+            console.MarkupLine($"[grey]{Markup.Escape(warmUp.Describe())}[/]");
         foreach (var note in report.Notes)
             console.MarkupLine($"[grey]note: {Markup.Escape(note)}[/]");
         if (comparing)

@@ -66,6 +66,8 @@ public static class HtmlReport
         }
 
         RoundsTable(html, report);
+        if (report.WarmUp is { } warmUp)
+            html.Append($"<div class=\"note\">Untimed, before the rounds: {E(warmUp.Describe())}.</div>");
 
         if (report.Notes.Count > 0 || report.Pools.Any(p => p.Memory?.Note is not null))
         {

@@ -17,4 +17,8 @@ public static class JsonReport
 
     public static async Task WriteAsync(LoadTestReport report, string path) =>
         await File.WriteAllTextAsync(path, Serialize(report));
+
+    /// <summary>The <c>--pools</c> report.</summary>
+    public static async Task WriteAsync(ManyPoolsReport report, string path) =>
+        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(report, Options));
 }

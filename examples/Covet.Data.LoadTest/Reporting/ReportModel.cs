@@ -22,6 +22,8 @@ public sealed record LoadTestReport
     public IReadOnlyList<Ratio>? Ratios { get; init; }
     /// <summary>Every timed run in the order it ran.</summary>
     public required IReadOnlyList<RunResult> Runs { get; init; }
+    /// <summary>The untimed warm-up before the timed rounds (null when there was none).</summary>
+    public WarmUpSummary? WarmUp { get; init; }
     public required bool Failed { get; init; }
     public required IReadOnlyList<string> Failures { get; init; }
 }
@@ -145,3 +147,25 @@ public sealed record PoolSummary
 
 /// <summary>Covet's figure divided by the provider pool's.</summary>
 public sealed record Ratio(string Metric, double? Covet, double? Provider, double? CovetOverProvider, bool HigherIsBetter);
+
+/// <summary>One untimed warm-up round (see <see cref="WarmUp"/>).</summary>
+/// <param name="Change">Relative change of throughput from this pool's previous warm-up round (null for its first).</param>
+/// <param name="Errors">Operations that failed or timed out (a warm-up does not fail the run).</param>
+public sealed record WarmUpRound(PoolKind Pool, string Label, int Round, double OpsPerSecond, double Seconds, double? Change, long Errors);
+
+/// <summary>The untimed warm-up: its rounds in the order they ran, and which pools had not settled when it ended.</summary>
+public sealed record WarmUpSummary(IReadOnlyList<WarmUpRound> Rounds, double Seconds, double BudgetSeconds, double Tolerance, IReadOnlyList<string> NotSettled)
+{
+    /// <summary>One line for the console: each pool's warm-up throughputs and whether they settled.</summary>
+    public string Describe()
+    {
+        if (Rounds.Count == 0)
+            return "warm-up: none";
+        var pools = Rounds.GroupBy(r => r.Label).Select(g =>
+            $"{g.Key} {g.Count()} rounds ({string.Join(" → ", g.Select(r => Format.Rate(r.OpsPerSecond)))} ops/s)");
+        var verdict = NotSettled.Count == 0
+            ? $"each settled within {Tolerance * 100:0} % between consecutive rounds"
+            : $"NOT settled within {Tolerance * 100:0} % in the {BudgetSeconds:0.#} s budget: {string.Join(", ", NotSettled)} (the first timed rounds may still pay for JIT warm-up)";
+        return $"warm-up in {Seconds:0.0} s: {string.Join("; ", pools)}; {verdict}";
+    }
+}

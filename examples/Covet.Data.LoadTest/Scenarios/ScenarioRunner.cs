@@ -7,8 +7,9 @@ using Covet.Data.LoadTest.Reporting;
 namespace Covet.Data.LoadTest.Scenarios;
 
 /// <summary>
-/// Runs a whole invocation: an untimed warm-up of each pool, the timed rounds (Covet, provider, Covet, provider … when
-/// comparing, each round on a fresh pool), then the memory probe of each pool; and combines it all into a report.
+/// Runs a whole invocation: an untimed warm-up of each pool until its throughput settles (<see cref="WarmUp"/>), the
+/// timed rounds (when comparing, Covet, provider / provider, Covet / …, the order swapped every round, each round on a
+/// fresh pool), then the memory probe of each pool; and combines it all into a report.
 /// </summary>
 public sealed class ScenarioRunner(LoadTestSettings settings, ProviderProfile profile, IProgressSink progress)
 {
@@ -21,22 +22,20 @@ public sealed class ScenarioRunner(LoadTestSettings settings, ProviderProfile pr
         var shape = new Workload.Shape(settings.Callers, settings.Iterations, settings.Duration);
         var runs = new List<RunResult>();
         var memory = new Dictionary<PoolKind, MemoryProbeResult>();
+        WarmUpSummary? warmUp = null;
 
         await progress.RunAsync(async () =>
         {
-            // Warm-up: JIT, provider statics and the server's caches, so round 1 of whichever pool goes first is not
-            // penalised. Small and untimed.
-            var warmUp = new Workload.Shape(Math.Min(settings.Callers, 2 * settings.MaxPoolSize), 5, null);
-            foreach (var kind in kinds)
-            {
-                await using var pool = PoolUnderTest.Create(profile, kind, poolSettings);
-                using var phase = progress.Begin($"warm-up ({pool.Label})", warmUp.Callers * warmUp.Iterations);
-                await workload.RunAsync(pool, warmUp, 0, phase, cancellationToken);
-            }
+            // Warm-up until each pool's throughput settles (see WarmUp), so no timed round pays for the shared JIT warm-up.
+            if (settings.WarmUpBudget > TimeSpan.Zero)
+                warmUp = await new WarmUp(settings, profile, workload, progress).RunAsync(kinds, poolSettings, cancellationToken);
 
             for (var round = 1; round <= settings.Rounds && !cancellationToken.IsCancellationRequested; round++)
             {
-                foreach (var kind in kinds)
+                // Which pool goes first alternates: Covet, provider / provider, Covet / … What little drift is left after
+                // the warm-up (a late tier-1 compilation, the server's caches, a noisy neighbour) falls on both alike.
+                var order = round % 2 == 1 ? kinds : kinds.Reverse().ToArray();
+                foreach (var kind in order)
                 {
                     if (cancellationToken.IsCancellationRequested)
                         break;
@@ -59,10 +58,10 @@ public sealed class ScenarioRunner(LoadTestSettings settings, ProviderProfile pr
             }
         });
 
-        return Build(startedAt, kinds, runs, memory);
+        return Build(startedAt, kinds, runs, memory, warmUp);
     }
 
-    private LoadTestReport Build(DateTimeOffset startedAt, PoolKind[] kinds, List<RunResult> runs, Dictionary<PoolKind, MemoryProbeResult> memory)
+    private LoadTestReport Build(DateTimeOffset startedAt, PoolKind[] kinds, List<RunResult> runs, Dictionary<PoolKind, MemoryProbeResult> memory, WarmUpSummary? warmUp)
     {
         var merged = kinds.ToDictionary(k => k, k =>
         {
@@ -145,6 +144,7 @@ public sealed class ScenarioRunner(LoadTestSettings settings, ProviderProfile pr
             Pools = pools,
             Ratios = settings.Compare && pools.Count == 2 ? Ratios(pools[0], pools[1]) : null,
             Runs = runs,
+            WarmUp = warmUp,
             Failed = failures.Count > 0,
             Failures = failures,
         };
