@@ -55,8 +55,7 @@ public static class CovetDashboardEndpointRouteBuilderExtensions
             group.AddEndpointFilterFactory(LocalRequests.Filter);
 
         // (Delegate) casts: handlers taking only an HttpContext would otherwise bind as RequestDelegates and drop their IResult.
-        group.MapGet("", (Delegate)api.Page).ExcludeFromDescription();
-        group.MapGet("/", (Delegate)api.Page).ExcludeFromDescription();
+        group.MapGet("/", (Delegate)api.Page).ExcludeFromDescription();   // also answers {prefix} without the slash
         group.MapGet("/assets/{name}", api.Asset).ExcludeFromDescription();
         group.MapGet("/api/pools", (Delegate)api.List);
         group.MapGet("/api/pools/{id:long}", api.Get);

@@ -33,6 +33,8 @@ public static class CovetPools
         return CovetPoolRegistry.Snapshot()
             .Where(p => p.Name == poolName)
             .SelectMany(p => p.Holders(max))
+            // A checkout that began after the pool read its clock shows a slightly negative time held: it was just taken.
+            .Select(h => h.Held < TimeSpan.Zero ? h with { Held = TimeSpan.Zero } : h)
             .OrderByDescending(h => h.Held)
             .Take(max)
             .ToList();

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Covet.Data.AspNetCore.History;
 using Covet.Data.AspNetCore.Pools;
 
@@ -18,7 +19,7 @@ internal sealed record PoolJson(
     double UseP50Ms, double UseP95Ms, double UseP99Ms,
     long ConnectionsCreated, long ConnectionsDestroyed, long ConnectionFailures, long PrePingFailures, long HealthCheckFailures,
     long ResetFailures, long AcquireTimeouts, int SuspectedLeaks, long LeaksDetected, long LeaksReclaimed, long ForgottenConnections,
-    string BreakerState, long CircuitRejections, IReadOnlyList<HolderJson>? Holders)
+    string BreakerState, long CircuitRejections, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<HolderJson>? Holders)
 {
     public static PoolJson From(DashboardPool pool, IReadOnlyList<HolderJson>? holders)
     {

@@ -168,7 +168,8 @@
     const t = history ? history.t : [];
     node.setAttribute('data-samples', String(t.length));
     const now = t.length ? t[t.length - 1] : Date.now();
-    const span = capacity * intervalMs;
+    // The window grows with the history, from one minute up to the whole of it (ten minutes by default).
+    const span = Math.min(capacity * intervalMs, Math.max(60000, t.length ? now - t[0] : 0));
     const x = ts => L + (W - L - R) * (1 - (now - ts) / span);
     const y = v => T + (H - T - B) * (1 - Math.min(v, yMax) / yMax);
     for (const f of [0, 0.5, 1]) {
@@ -177,7 +178,8 @@
     }
     const minutes = span / 60000;
     for (const f of [0, 0.5, 1]) {
-      const label = f === 1 ? 'now' : '−' + (minutes * (1 - f)).toFixed(minutes * (1 - f) < 2 ? 1 : 0) + ' min';
+      const ago = minutes * (1 - f);
+      const label = f === 1 ? 'now' : ago < 2 ? '−' + Math.round(ago * 60) + ' s' : '−' + ago.toFixed(0) + ' min';
       node.appendChild(svg('text', { x: L + (W - L - R) * f, y: H - 6, 'text-anchor': f === 0 ? 'start' : f === 1 ? 'end' : 'middle', class: 'label', text: label }));
     }
     if (!t.length) return;
@@ -197,7 +199,7 @@
     ], connMax, v => String(Math.round(v)));
     const waitMax = niceMax(Math.max(0.1, ...h.acquireP99Ms));
     drawChart($('chart-wait'), [{ cls: 'p50', values: h.acquireP50Ms }, { cls: 'p99', values: h.acquireP99Ms }], waitMax,
-      v => v >= 10 ? String(Math.round(v)) : v.toFixed(v >= 1 ? 1 : 2));
+      v => v >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(v >= 1 ? 1 : 2));
   }
 
   // ---- actions ----
