@@ -23,9 +23,10 @@ internal sealed class PoolHistorySampler(IDashboardPools pools, CovetDashboardOp
         {
             if (_timer is not null || _disposed)
                 return;
+            Tick();   // the first sample at once, so a page opened right after start has a point to draw
             // No caller's AsyncLocals kept alive by the timer.
             using (ExecutionContext.SuppressFlow())
-                _timer = options.TimeProvider.CreateTimer(static s => ((PoolHistorySampler)s!).Tick(), this, TimeSpan.Zero, options.SampleInterval);
+                _timer = options.TimeProvider.CreateTimer(static s => ((PoolHistorySampler)s!).Tick(), this, options.SampleInterval, options.SampleInterval);
         }
     }
 
