@@ -18,6 +18,7 @@ internal sealed class SqlitePool : IAsyncDisposable
             PoolName = Name,
             MaxPoolSize = maxPoolSize,
             LeakStackTraces = CovetLeakStackTraces.Always,   // every holder has its stack trace, deterministically
+            AutoScale = false,                               // no idle connection retired behind a test's back
         });
     }
 

@@ -73,14 +73,14 @@
       const state = el('span'), breaker = el('span');
       badge(state, p.state); badge(breaker, p.breakerState);
       const row = el('tr', { 'data-pool-id': String(p.id), cls: p.id === selected ? 'selected' : '' }, [
-        el('td', { text: p.name }),
+        el('td', { cls: 'name', text: p.name }),
         el('td', null, [state]),
         el('td', null, [breaker]),
         el('td', { cls: 'num', text: String(p.inUse) }),
         el('td', { cls: 'num', text: String(p.idle) }),
         el('td', { cls: 'num', text: String(p.waiting) }),
         el('td', { cls: 'num', text: String(p.maxPoolSize) }),
-        el('td', null, [el('span', { cls: 'bar' + (p.waiting > 0 ? ' hot' : '') }, [fill]), el('span', { cls: 'pct', text: util.toFixed(0) + '%' })]),
+        el('td', { cls: 'nowrap' }, [el('span', { cls: 'bar' + (p.waiting > 0 ? ' hot' : '') }, [fill]), el('span', { cls: 'pct', text: util.toFixed(0) + '%' })]),
         el('td', { cls: 'num', text: ms(p.acquireP50Ms) + ' / ' + ms(p.acquireP95Ms) + ' / ' + ms(p.acquireP99Ms) }),
         el('td', { cls: 'num', text: ms(p.useP50Ms) + ' / ' + ms(p.useP99Ms) }),
         el('td', { cls: 'num', text: String(p.connectionsCreated) }),
