@@ -42,6 +42,7 @@ public sealed class DashboardApiTests
     public async Task Pool_ShowsTheLongestHoldersWithTheStackTraceOfTheCodeThatOpenedThem()
     {
         await using var pool = new SqlitePool("api-holders");
+        var opener = Environment.CurrentManagedThreadId;   // before any await moves the test to another thread
         pool.OpenAndLeak();
         await using var factory = new DashboardFactory();
         var client = new DashboardClient(factory.CreateClient());
@@ -55,7 +56,7 @@ public sealed class DashboardApiTests
             var holder = list.EnumerateArray().Single();
             StringAssert.Contains(holder.GetProperty("stackTrace").GetString(), "SqlitePool.OpenAndLeak");
             StringAssert.Contains(holder.GetProperty("stackTrace").GetString(), nameof(Pool_ShowsTheLongestHoldersWithTheStackTraceOfTheCodeThatOpenedThem));
-            Assert.AreEqual(Environment.CurrentManagedThreadId, holder.GetProperty("threadId").GetInt32());
+            Assert.AreEqual(opener, holder.GetProperty("threadId").GetInt32());
             Assert.IsTrue(holder.GetProperty("heldMs").GetDouble() >= 0);
         }
         Assert.AreEqual(HttpStatusCode.NotFound, (await client.GetAsync("/covet/api/pools/987654321")).Status);
@@ -256,5 +257,18 @@ public sealed class DashboardApiTests
         Assert.IsFalse(all.Contains(password, StringComparison.OrdinalIgnoreCase), "password shown");
         Assert.IsFalse(all.Contains("Password=", StringComparison.OrdinalIgnoreCase), "connection string shown");
         Assert.IsFalse(all.Contains(parameterValue, StringComparison.OrdinalIgnoreCase), "parameter value shown");
+    }
+
+    [TestMethod]
+    public async Task TheApi_KeepsItsShape_WhenTheApplicationChangesItsJsonOptions()
+    {
+        await using var pool = new SqlitePool("api-json");
+        await using var factory = new DashboardFactory(services: s => s.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = null));
+        var client = new DashboardClient(factory.CreateClient());
+
+        var list = await client.GetJsonAsync("/covet/api/pools");
+
+        Assert.IsTrue(list.TryGetProperty("pools", out var pools), "camelCase, as the page expects");
+        Assert.IsTrue(pools.EnumerateArray().Any(p => p.GetProperty("name").GetString() == pool.Name));
     }
 }

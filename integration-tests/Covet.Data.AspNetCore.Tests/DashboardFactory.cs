@@ -5,7 +5,8 @@ using Microsoft.AspNetCore.TestHost;
 namespace Covet.Data.AspNetCore.Tests;
 
 /// <summary>The test application in memory, with the dashboard options, pool source and clock a test chooses.</summary>
-internal sealed class DashboardFactory(Action<CovetDashboardOptions>? options = null, IDashboardPools? pools = null) : WebApplicationFactory<TestProgram>
+internal sealed class DashboardFactory(Action<CovetDashboardOptions>? options = null, IDashboardPools? pools = null, Action<IServiceCollection>? services = null)
+    : WebApplicationFactory<TestProgram>
 {
     // The application is the test assembly itself: its content root is the output folder (no project folder to guess).
     protected override IHost CreateHost(IHostBuilder builder)
@@ -17,13 +18,14 @@ internal sealed class DashboardFactory(Action<CovetDashboardOptions>? options = 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Development");
-        builder.ConfigureTestServices(services =>
+        builder.ConfigureTestServices(s =>
         {
-            services.AddSingleton<IStartupFilter, RemoteAddressStartupFilter>();
+            s.AddSingleton<IStartupFilter, RemoteAddressStartupFilter>();
             if (options is not null)
-                services.Configure(options);
+                s.Configure(options);
             if (pools is not null)
-                services.AddSingleton(pools);
+                s.AddSingleton(pools);
+            services?.Invoke(s);
         });
     }
 }

@@ -24,7 +24,7 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
     {
         NoStore(context);
         var list = pools.List().Select(p => PoolJson.From(p, holders: null)).ToList();
-        return Results.Json(new PoolListJson(options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), await ActionsAllowedAsync(context),
+        return DashboardJsonResults.Json(new PoolListJson(options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), await ActionsAllowedAsync(context),
             IntervalMs, options.HistoryLength, list));
     }
 
@@ -32,13 +32,13 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
     {
         NoStore(context);
         var pool = Find(id);
-        return pool is null ? NotFound(id) : Results.Json(PoolJson.From(pool, HoldersOf(id, options.MaxHolders)));
+        return pool is null ? NotFound(id) : DashboardJsonResults.Json(PoolJson.From(pool, HoldersOf(id, options.MaxHolders)));
     }
 
     public IResult Holders(HttpContext context, long id, int? max)
     {
         NoStore(context);
-        return Find(id) is null ? NotFound(id) : Results.Json(HoldersOf(id, Math.Clamp(max ?? options.MaxHolders, 1, options.MaxHolders)));
+        return Find(id) is null ? NotFound(id) : DashboardJsonResults.Json(HoldersOf(id, Math.Clamp(max ?? options.MaxHolders, 1, options.MaxHolders)));
     }
 
     public IResult History(HttpContext context, long id, long? since)
@@ -47,7 +47,7 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
         if (Find(id) is null)
             return NotFound(id);
         var samples = sampler.For(id)?.Since(since ?? long.MinValue) ?? [];
-        return Results.Json(HistoryJson.From(id, IntervalMs, options.HistoryLength, samples));
+        return DashboardJsonResults.Json(HistoryJson.From(id, IntervalMs, options.HistoryLength, samples));
     }
 
     // ---- actions: reached only through the actions policy and the CSRF guard (see MapCovetDashboard) ----
@@ -93,7 +93,7 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
     });
 
     /// <summary>The answer of every action while <see cref="CovetDashboardOptions.ActionsPolicy"/> is null.</summary>
-    public static IResult ReadOnly() => Results.Json(
+    public static IResult ReadOnly() => DashboardJsonResults.Json(
         new { error = "The Covet dashboard is read-only: name an authorization policy in CovetDashboardOptions.ActionsPolicy to allow actions." },
         statusCode: StatusCodes.Status403Forbidden);
 
@@ -105,7 +105,7 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
         {
             var result = await run();
             DashboardLog.Action(logger, action, id, user, result.Message);
-            return Results.Json(result);
+            return DashboardJsonResults.Json(result);
         }
         catch (DashboardPoolNotFoundException)
         {
@@ -113,11 +113,11 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
         }
         catch (NotSupportedException e)
         {
-            return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status501NotImplemented);
+            return DashboardJsonResults.Json(new { error = e.Message }, statusCode: StatusCodes.Status501NotImplemented);
         }
         catch (Exception e) when (e is ArgumentException or CovetConfigurationException)
         {
-            return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status400BadRequest);
+            return DashboardJsonResults.Json(new { error = e.Message }, statusCode: StatusCodes.Status400BadRequest);
         }
     }
 
@@ -133,7 +133,7 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
 
     private IReadOnlyList<HolderJson> HoldersOf(long id, int max) => [.. pools.Holders(id, max).Select(HolderJson.From)];
 
-    private static IResult NotFound(long id) => Results.Json(new { error = $"No live pool has id {id}." }, statusCode: StatusCodes.Status404NotFound);
+    private static IResult NotFound(long id) => DashboardJsonResults.Json(new { error = $"No live pool has id {id}." }, statusCode: StatusCodes.Status404NotFound);
 
     private static void NoStore(HttpContext context) => context.Response.Headers.CacheControl = "no-store";
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Covet.Data.AspNetCore.Api;
 using Microsoft.AspNetCore.Http;
 
 namespace Covet.Data.AspNetCore.Security;
@@ -51,6 +52,6 @@ internal sealed class ActionGuard
         var refusal = Refusal(context.HttpContext);
         return refusal is null
             ? next(context)
-            : ValueTask.FromResult<object?>(Results.Json(new { error = "Action refused: " + refusal + "." }, statusCode: StatusCodes.Status403Forbidden));
+            : ValueTask.FromResult<object?>(DashboardJsonResults.Json(new { error = "Action refused: " + refusal + "." }, statusCode: StatusCodes.Status403Forbidden));
     };
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using Covet.Data.AspNetCore.Api;
 using Microsoft.AspNetCore.Http;
 
 namespace Covet.Data.AspNetCore.Security;
@@ -24,7 +25,7 @@ internal static class LocalRequests
     public static EndpointFilterDelegate Filter(EndpointFilterFactoryContext _, EndpointFilterDelegate next) => context =>
         IsLocal(context.HttpContext.Connection)
             ? next(context)
-            : ValueTask.FromResult<object?>(Results.Json(
+            : ValueTask.FromResult<object?>(DashboardJsonResults.Json(
                 new { error = "The Covet dashboard serves local requests only (set CovetDashboardOptions.AllowRemoteRequests and require authorization to open it up)." },
                 statusCode: StatusCodes.Status403Forbidden));
 }

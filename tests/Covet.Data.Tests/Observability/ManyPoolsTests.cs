@@ -47,12 +47,13 @@ public sealed class ManyPoolsTests
         await using var a = TestPool.Create(o => o.PoolName = name);
         await using var b = TestPool.Create(o => o.PoolName = name);
 
+        var idOfA = a.Stats.PoolId;
         var ids = CovetPools.GetStatistics(name).Select(s => s.PoolId).ToList();
 
         Assert.AreEqual(2, ids.Distinct().Count());
         Assert.IsTrue(ids.All(id => id > 0));
         CollectionAssert.AreEquivalent(new[] { a.Stats.PoolId, b.Stats.PoolId }, ids);
-        Assert.AreEqual(a.Stats.PoolId, a.Stats.PoolId, "stable across calls");
+        Assert.AreEqual(idOfA, a.Stats.PoolId, "stable across calls");
         Assert.AreEqual(a.Stats.PoolId, CovetPools.GetStatistics().Single(s => s.PoolId == a.Stats.PoolId).PoolId);
     }
 
