@@ -271,4 +271,17 @@ public sealed class DashboardApiTests
         Assert.IsTrue(list.TryGetProperty("pools", out var pools), "camelCase, as the page expects");
         Assert.IsTrue(pools.EnumerateArray().Any(p => p.GetProperty("name").GetString() == pool.Name));
     }
+
+    [TestMethod]
+    public async Task TheReturnedGroup_TakesTheApplicationsConventions_ForEveryPageAndApiCall()
+    {
+        await using var factory = new DashboardFactory();
+
+        foreach (var path in (string[])["/ops/covet", "/ops/covet/assets/dashboard.js", "/ops/covet/api/pools"])
+        {
+            Assert.AreEqual(HttpStatusCode.Unauthorized, (await new DashboardClient(factory.CreateClient()).GetAsync(path)).Status, path);
+            Assert.AreEqual(HttpStatusCode.OK, (await DashboardClient.Admin(factory).GetAsync(path)).Status, path);
+        }
+        StringAssert.Contains((await DashboardClient.Admin(factory).GetAsync("/ops/covet")).Body, "src=\"/ops/covet/assets/dashboard.js\"");
+    }
 }

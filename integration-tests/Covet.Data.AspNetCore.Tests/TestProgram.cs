@@ -29,6 +29,7 @@ public sealed class TestProgram
         services?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapCovetDashboard("/covet");   // options from services.Configure<CovetDashboardOptions>
+        app.MapCovetDashboard("/ops/covet").RequireAuthorization(AdminPolicy);   // the returned group takes conventions
         return app;
     }
 }

@@ -140,6 +140,6 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
 
 internal static partial class DashboardLog
 {
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Covet dashboard: {Action} on pool {PoolId} by {User}: {Result}")]
+    [LoggerMessage(EventId = 9001, Level = LogLevel.Information, Message = "Covet dashboard: {Action} on pool {PoolId} by {User}: {Result}")]
     public static partial void Action(ILogger logger, string action, long poolId, string user, string result);
 }
