@@ -27,7 +27,8 @@ HANG_TIMEOUT="${COVET_TEST_HANG_TIMEOUT-15m}"
 DEFAULT_PROJECTS="tests/Covet.Data.Tests/Covet.Data.Tests.csproj
 integration-tests/Covet.Data.IntegrationTests/Covet.Data.IntegrationTests.csproj
 integration-tests/Covet.Data.EntityFrameworkCore.Tests/Covet.Data.EntityFrameworkCore.Tests.csproj
-integration-tests/Covet.Data.EntityFrameworkCore.Pomelo.Tests/Covet.Data.EntityFrameworkCore.Pomelo.Tests.csproj"
+integration-tests/Covet.Data.EntityFrameworkCore.Pomelo.Tests/Covet.Data.EntityFrameworkCore.Pomelo.Tests.csproj
+integration-tests/Covet.Data.AspNetCore.Tests/Covet.Data.AspNetCore.Tests.csproj"
 read -r -d '' -a PROJECTS <<<"${COVET_TEST_PROJECTS:-$DEFAULT_PROJECTS}" || true
 
 say() { echo "test.sh: $*" >&2; }
@@ -85,6 +86,19 @@ for target in "${build_targets[@]}"; do
         finish 1 0 0 0
     fi
 done
+
+# ---------------------------------------------------------------------------------------
+# the dashboard's browser test drives Debian's chromium (Playwright never downloads a browser here)
+
+if [[ " ${PROJECTS[*]} " == *"Covet.Data.AspNetCore.Tests"* && ! -x /usr/bin/chromium ]]; then
+    say "installing chromium for the dashboard's browser test (first run only; log: /tmp/covet-apt-chromium.log)"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 chromium; } \
+            </dev/null >/tmp/covet-apt-chromium.log 2>&1; then
+        tail -n 40 /tmp/covet-apt-chromium.log >&2
+        say "ERROR: apt-get install chromium failed"
+        finish 1 0 0 0
+    fi
+fi
 
 # ---------------------------------------------------------------------------------------
 # servers

@@ -71,7 +71,7 @@ public sealed class CovetDataSource : DbDataSource
     internal CovetPool Pool => _pool;
 
     /// <summary>A snapshot of the pool's counts, latencies, leaks and circuit state.</summary>
-    public CovetPoolStatistics GetStatistics() => _pool.GetStatistics();
+    public CovetPoolStatistics GetStatistics() => PoolIdentity.StatisticsOf(_pool);
 
     /// <summary>Closes every idle physical connection now; borrowed ones close when returned.</summary>
     public void Clear() => _pool.Clear();

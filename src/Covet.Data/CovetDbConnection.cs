@@ -99,7 +99,7 @@ public class CovetDbConnection : DbConnection
     }
 
     /// <summary>Statistics of the pool this connection borrows from (resolving it from the connection string if needed).</summary>
-    public CovetPoolStatistics GetPoolStatistics() => ResolvePool().GetStatistics();
+    public CovetPoolStatistics GetPoolStatistics() => PoolIdentity.StatisticsOf(ResolvePool());
 
     /// <summary>The open physical connection; throws when closed or reclaimed.</summary>
     internal DbConnection Physical

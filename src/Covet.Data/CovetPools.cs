@@ -4,20 +4,41 @@ namespace Covet.Data;
 
 /// <summary>
 /// A view over every Covet pool in the process (one per data source, and one per connection string of each factory):
-/// enumerate them, read their statistics, clear one or all. Pools are isolated from each other: each has its own slots,
-/// waiters and circuit breaker, so exhausting one never affects another.
+/// enumerate them, read their statistics and holders, clear one or all. Pools are isolated from each other: each has its
+/// own slots, waiters and circuit breaker, so exhausting one never affects another.
 /// </summary>
 public static class CovetPools
 {
-    /// <summary>Statistics of every live pool.</summary>
-    public static IReadOnlyList<CovetPoolStatistics> GetStatistics() => CovetPoolRegistry.Snapshot().Select(p => p.GetStatistics()).ToList();
+    /// <summary>Statistics of every live pool, each with its process-unique <see cref="CovetPoolStatistics.PoolId"/>.</summary>
+    public static IReadOnlyList<CovetPoolStatistics> GetStatistics() => CovetPoolRegistry.Snapshot().Select(PoolIdentity.StatisticsOf).ToList();
 
     /// <summary>Names of every live pool.</summary>
     public static IReadOnlyList<string> Names => CovetPoolRegistry.Snapshot().Select(p => p.Name).ToList();
 
     /// <summary>Statistics of the pools named <paramref name="poolName"/> (names are not required to be unique).</summary>
     public static IReadOnlyList<CovetPoolStatistics> GetStatistics(string poolName) =>
-        CovetPoolRegistry.Snapshot().Where(p => p.Name == poolName).Select(p => p.GetStatistics()).ToList();
+        CovetPoolRegistry.Snapshot().Where(p => p.Name == poolName).Select(PoolIdentity.StatisticsOf).ToList();
+
+    /// <summary>
+    /// The longest-held checkouts of the pools named <paramref name="poolName"/>, longest first: how long, on which thread,
+    /// and the stack trace of the code that opened the connection (trimmed to the application's frames; null when none was
+    /// captured, see <see cref="CovetPoolOptions.LeakStackTraces"/>). Stack traces name methods, never parameter values.
+    /// </summary>
+    /// <param name="poolName">The pool's name, as in <see cref="Names"/>.</param>
+    /// <param name="max">At most this many checkouts (default 10).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="max"/> is negative.</exception>
+    public static IReadOnlyList<CovetCheckoutInfo> GetHolders(string poolName, int max = 10)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(max);
+        return CovetPoolRegistry.Snapshot()
+            .Where(p => p.Name == poolName)
+            .SelectMany(p => p.Holders(max))
+            // A checkout that began after the pool read its clock shows a slightly negative time held: it was just taken.
+            .Select(h => h.Held < TimeSpan.Zero ? h with { Held = TimeSpan.Zero } : h)
+            .OrderByDescending(h => h.Held)
+            .Take(max)
+            .ToList();
+    }
 
     /// <summary>Clears the pools named <paramref name="poolName"/>: idle connections close now, borrowed ones when returned. Returns how many pools matched.</summary>
     public static int Clear(string poolName)

@@ -78,7 +78,7 @@ public sealed class CovetProviderFactory : DbProviderFactory
     public override DbDataSource CreateDataSource(string connectionString) => new CovetDataSource(this, connectionString);
 
     /// <summary>Statistics of every pool this factory created.</summary>
-    public IReadOnlyList<CovetPoolStatistics> GetStatistics() => _poolsByProviderString.Values.Select(p => p.GetStatistics()).ToList();
+    public IReadOnlyList<CovetPoolStatistics> GetStatistics() => _poolsByProviderString.Values.Select(PoolIdentity.StatisticsOf).ToList();
 
     /// <summary>Closes the idle connections of the pool for <paramref name="connectionString"/>; borrowed ones close when returned.</summary>
     public void ClearPool(string connectionString)

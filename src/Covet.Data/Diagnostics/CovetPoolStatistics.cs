@@ -5,6 +5,11 @@ public sealed record CovetPoolStatistics
 {
     /// <summary>The pool's name (never contains a password).</summary>
     public required string PoolName { get; init; }
+    /// <summary>
+    /// A number that identifies the pool within the process for its whole life (unlike <see cref="PoolName"/>, which two
+    /// pools may share). Filled in by every public statistics call; 0 only in statistics built by hand.
+    /// </summary>
+    public long PoolId { get; init; }
     /// <summary>Physical connections open or being opened.</summary>
     public int Total { get; init; }
     /// <summary>Physical connections idle in the pool, ready to hand out.</summary>
