@@ -123,9 +123,9 @@ internal sealed class Housekeeping(CovetPool pool)
             total = pool.Total;
             idle = pool.Idle.Count;
         }
-        // Slots being opened in the background are neither idle nor demand: counting them as in use would make warm-up
-        // look like load and grow the pool further.
-        var delta = pool.Sizer.Evaluate(now, total, Math.Max(0, total - idle - pool.Connections.Warming - BackgroundHeld));
+        // Slots being opened or closed in the background are neither idle nor demand: counting them as in use would make
+        // warm-up or a slow close look like load and grow the pool further.
+        var delta = pool.Sizer.Evaluate(now, total, Math.Max(0, total - idle - pool.Connections.Warming - pool.Connections.Closing - BackgroundHeld));
         if (delta > 0)
         {
             lock (pool.Gate)
@@ -199,15 +199,13 @@ internal sealed class Housekeeping(CovetPool pool)
         }
         try
         {
-            await pool.Connections.TryOpenForProbeAsync().ConfigureAwait(false);
+            // The next probe waits until this one's slot has settled (see TryOpenForProbeAsync).
+            await pool.Connections.TryOpenForProbeAsync(() => Volatile.Write(ref _probing, 0)).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            Microsoft.Extensions.Logging.LoggerExtensions.LogError(pool.Logger, e, "Pool {PoolName}: circuit probe failed unexpectedly", pool.Name);
-        }
-        finally
-        {
             Volatile.Write(ref _probing, 0);
+            Microsoft.Extensions.Logging.LoggerExtensions.LogError(pool.Logger, e, "Pool {PoolName}: circuit probe failed unexpectedly", pool.Name);
         }
     }
 }

@@ -34,8 +34,13 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
     private int _nextId;
     private int _warming;        // Interlocked: slots being opened in the background (warm-up, growth): neither idle nor demand
 
+    private int _closing;        // Interlocked: slots whose connection is being closed (an abandoned driver call may hold one a while)
+
     /// <summary>Slots being opened in the background.</summary>
     public int Warming => Volatile.Read(ref _warming);
+
+    /// <summary>Slots still held by connections being closed: neither idle nor demand.</summary>
+    public int Closing => Volatile.Read(ref _closing);
 
     /// <summary>Opens a physical connection into a slot already counted in <see cref="CovetPool.Total"/>; gives the slot back on failure.</summary>
     public async ValueTask<PooledConnection> CreateAsync(bool async, long acquireStart, CancellationToken cancellationToken)
@@ -102,8 +107,10 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
     /// <summary>
     /// The circuit probe's open: bypasses the breaker's open state (probing is how it learns the database is back), into a
     /// slot the caller reserved. True: a new connection was made available. False: it failed (reported to the breaker).
+    /// <paramref name="slotSettled"/> runs once the slot is the new connection's or has been freed (a failed probe's
+    /// abandoned open may hold it a while), so probes never pile up slots.
     /// </summary>
-    public async Task<bool> TryOpenForProbeAsync()
+    public async Task<bool> TryOpenForProbeAsync(Action slotSettled)
     {
         var started = pool.Clock.Precise();
         var physical = await NewPhysicalAsync(CancellationToken.None).ConfigureAwait(false);
@@ -116,9 +123,10 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
         catch (Exception e)
         {
             pool.Breaker.OnFailure(e);
-            DisposeAndReleaseSlot(physical);
+            Deadline.DisposeSafely(physical, () => { pool.ReleaseSlot(); slotSettled(); }, pool.Options.ValidationTimeout, pool.Clock.Time);
             return false;
         }
+        slotSettled();
         pool.MakeAvailable(Adopt(physical, started));
         return true;
     }
@@ -181,8 +189,15 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
     /// Disposes a physical connection and frees its slot once the driver let it go; at most <see cref="CovetPoolOptions.ValidationTimeout"/>
     /// after an abandoned driver call still runs (see the class remarks).
     /// </summary>
-    private void DisposeAndReleaseSlot(DbConnection physical) =>
-        Deadline.DisposeSafely(physical, pool.ReleaseSlot, pool.Options.ValidationTimeout, pool.Clock.Time);
+    private void DisposeAndReleaseSlot(DbConnection physical)
+    {
+        Interlocked.Increment(ref _closing);
+        Deadline.DisposeSafely(physical, () =>
+        {
+            Interlocked.Decrement(ref _closing);
+            pool.ReleaseSlot();
+        }, pool.Options.ValidationTimeout, pool.Clock.Time);
+    }
 
     /// <summary>Reserves a slot for a background open (the circuit probe). False when the pool is full or disposed.</summary>
     public bool TryReserveSlot()

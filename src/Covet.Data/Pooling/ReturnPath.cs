@@ -126,7 +126,11 @@ internal sealed class ReturnPath(CovetPool pool)
             {
                 connection.PendingRollback = null;
                 if (async)
-                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                {
+                    // The caller's token bounds the wait but never reaches the driver (see ProviderDialect.ExecuteAsync).
+                    await Providers.Deadline.WithinAsync(transaction.RollbackAsync(CancellationToken.None), connection.Physical, pool.Options.ValidationTimeout,
+                        pool.Clock.Time, cancellationToken).ConfigureAwait(false);
+                }
                 else
                     transaction.Rollback();
                 transaction.Dispose();

@@ -46,11 +46,11 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
     {
         if (_ping is null || options.HealthQuery is not null)
             return await base.PingAsync(connection, options, timeout, async, cancellationToken).ConfigureAwait(false);
-        using var deadline = new Deadline(timeout, options.TimeProvider, cancellationToken);
         try
         {
-            // MySqlConnector's ping ignores its token on a black-holed socket: the wait is bounded here instead.
-            var task = Deadline.WithinAsync(_ping(connection, deadline.Token), connection, timeout, options.TimeProvider, cancellationToken);
+            // MySqlConnector's ping ignores its token on a black-holed socket: the wait is bounded here instead (and no
+            // token reaches the driver, whose cancellation opens a second server connection; see ExecuteAsync).
+            var task = Deadline.WithinAsync(_ping(connection, CancellationToken.None), connection, timeout, options.TimeProvider, cancellationToken);
             return async ? await task.ConfigureAwait(false) : task.GetAwaiter().GetResult();
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
@@ -66,8 +66,8 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
             await base.ResetAsync(connection, options, async, cancellationToken).ConfigureAwait(false);
             return;
         }
-        using var deadline = new Deadline(options.ValidationTimeout, options.TimeProvider, cancellationToken);
-        var task = Deadline.WithinAsync(_reset(connection, deadline.Token), connection, options.ValidationTimeout, options.TimeProvider, cancellationToken);
+        // No token reaches the driver (see ExecuteAsync): the wait is bounded here.
+        var task = Deadline.WithinAsync(_reset(connection, CancellationToken.None), connection, options.ValidationTimeout, options.TimeProvider, cancellationToken);
         if (async)
             await task.ConfigureAwait(false);
         else

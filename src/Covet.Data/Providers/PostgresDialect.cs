@@ -50,20 +50,20 @@ internal sealed class PostgresDialect : ProviderDialect
     {
         if (options.ResetQuery is { } custom)
         {
-            await ExecuteAsync(connection, custom, options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(connection, custom, options, async, cancellationToken).ConfigureAwait(false);
             return;
         }
         if (_pipelining is null)
         {
             // Without Npgsql's internals we cannot see the transaction state: DISCARD ALL fails inside a transaction block,
             // and a failed reset destroys the connection, so an open transaction still never reaches the next borrower.
-            await ExecuteAsync(connection, "DISCARD ALL", options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(connection, "DISCARD ALL", options, async, cancellationToken).ConfigureAwait(false);
             return;
         }
         if (_pipelining.InTransaction(connection))
-            await ExecuteAsync(connection, "ROLLBACK", options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(connection, "ROLLBACK", options, async, cancellationToken).ConfigureAwait(false);
         var sql = _pipelining.HasPreparedStatements(connection) ? ResetKeepingPreparedStatements : "DISCARD ALL";
-        await ExecuteAsync(connection, sql, options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(connection, sql, options, async, cancellationToken).ConfigureAwait(false);
     }
 
     // Dapper turns on PostgreSQL array parameters (`= any(@ids)`) only for a connection whose type is named

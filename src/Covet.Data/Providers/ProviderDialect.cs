@@ -106,7 +106,7 @@ internal abstract class ProviderDialect
     public virtual async ValueTask ResetAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
     {
         if (options.ResetQuery is { } sql)
-            await ExecuteAsync(connection, sql, options.ValidationTimeout, async, cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(connection, sql, options, async, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -129,7 +129,7 @@ internal abstract class ProviderDialect
 
     /// <summary>Rolls back a transaction opened with plain SQL (used when session reset is off: a transaction is never inherited).</summary>
     public virtual ValueTask RollbackAsync(DbConnection connection, CovetPoolOptions options, bool async, CancellationToken cancellationToken) =>
-        ExecuteAsync(connection, "ROLLBACK", options.ValidationTimeout, async, cancellationToken);
+        ExecuteAsync(connection, "ROLLBACK", options, async, cancellationToken);
 
     /// <summary>Whether <paramref name="exception"/>, thrown while using <paramref name="connection"/>, means the physical connection is dead.</summary>
     public virtual bool IsConnectionLevelError(Exception exception, DbConnection connection)
@@ -153,15 +153,22 @@ internal abstract class ProviderDialect
     /// <summary>Creates the logical connection type users see (Npgsql needs a type named NpgsqlConnection for Dapper).</summary>
     public virtual CovetDbConnection CreateConnection(CovetProviderFactory? factory, Pooling.CovetPool? pool) => new(factory, pool);
 
-    protected static async ValueTask ExecuteAsync(DbConnection connection, string sql, TimeSpan timeout, bool async, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs a statement of the pool's own (reset, rollback) within <see cref="CovetPoolOptions.ValidationTimeout"/>. The
+    /// caller's token never reaches the driver: cancelling a MySqlConnector command opens a second connection to the server
+    /// to send <c>KILL QUERY</c> (one more server connection than the pool's maximum), and Npgsql's cancel request would run
+    /// inside the caller's callback. The wait is bounded here instead; a statement still running is abandoned with its connection.
+    /// </summary>
+    protected static async ValueTask ExecuteAsync(DbConnection connection, string sql, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
     {
-        using var command = connection.CreateCommand();
+        var command = connection.CreateCommand();
         command.CommandText = sql;
-        command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds));
+        command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(options.ValidationTimeout.TotalSeconds));
         if (async)
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await Deadline.WithinAsync(command.ExecuteNonQueryAsync(CancellationToken.None), connection, options.ValidationTimeout, options.TimeProvider, cancellationToken).ConfigureAwait(false);
         else
             command.ExecuteNonQuery();
+        command.Dispose(); // not on the abandoned path: a command still running is left to its connection
     }
 
     /// <summary>Sets a keyword only where the provider's own builder recognises it (a plain builder accepts anything).</summary>

@@ -52,6 +52,6 @@ internal sealed class SqliteDialect : ProviderDialect
                 statements.Add(reader.GetString(0));
         }
         foreach (var sql in statements)
-            await ExecuteAsync(connection, sql, options.ValidationTimeout, async: false, cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(connection, sql, options, async: false, cancellationToken).ConfigureAwait(false);
     }
 }
