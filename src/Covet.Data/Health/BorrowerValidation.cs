@@ -39,7 +39,7 @@ internal sealed class BorrowerValidation(CovetPool pool)
         !connection.Broken && !connection.NeedsReset && connection.Generation == pool.Generation && !connection.HasExpired(now) &&
         (!_prePing || (now - connection.LastUsedAt <= _aliveWindow && connection.VerifiedEpoch == Epoch));
 
-    /// <summary>Validates a connection taken from the idle stack or handed over by a returner. False: it was destroyed.</summary>
+    /// <summary>Validates a connection taken from the idle stack or handed over by a returner. False: it was destroyed (or, for a caller that cancelled during its reset, given back).</summary>
     /// <param name="connection">The connection to validate.</param>
     /// <param name="acquireStart">When the acquire began (precise clock: its deadline bounds the ping).</param>
     /// <param name="async">Whether I/O is asynchronous.</param>
@@ -55,8 +55,28 @@ internal sealed class BorrowerValidation(CovetPool pool)
         if (connection.NeedsReset)
         {
             // Handed over by a returner while we waited: we reset it ourselves, on our own thread, so a waiter never
-            // depends on a thread-pool thread being free (sync callers may be occupying all of them).
-            return await pool.Returns.TryResetAsync(connection, async, cancellationToken).ConfigureAwait(false);
+            // depends on a thread-pool thread being free (sync callers may be occupying all of them). The caller's token
+            // does not interrupt it (a reset is short and bounded by ValidationTimeout): one cut short would cost the
+            // connection and a new one, and a cancelled MySqlConnector command opens a second server connection. A
+            // caller that cancelled meanwhile gives the clean connection back (false: the acquire then sees the token).
+            var reset = pool.Returns.TryResetAsync(connection, async, CancellationToken.None);
+            if (!async || !cancellationToken.CanBeCanceled)
+                return await reset.ConfigureAwait(false);
+            var resetting = reset.AsTask();
+            try
+            {
+                return await resetting.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The reset finishes for the pool: a clean connection goes to the next borrower (a failed one was destroyed).
+                _ = resetting.ContinueWith(t =>
+                {
+                    if (t.IsCompletedSuccessfully && t.Result)
+                        pool.MakeAvailable(connection);
+                }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                return false;
+            }
         }
         var epoch = Epoch;
         if (_prePing && (now - connection.LastUsedAt > _aliveWindow || connection.VerifiedEpoch != epoch))

@@ -71,8 +71,12 @@ internal sealed class Acquisition(CovetPool pool)
             for (var attempt = 0; ; attempt++)
             {
                 // Each dead idle connection costs a ping; together they must not outlast the acquire timeout.
-                if (attempt > 0 && Remaining(start) <= TimeSpan.Zero)
-                    throw pool.ExhaustedException("validating idle connections used up the acquire timeout");
+                if (attempt > 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (Remaining(start) <= TimeSpan.Zero)
+                        throw pool.ExhaustedException("validating idle connections used up the acquire timeout");
+                }
                 PooledConnection? connection = null;
                 Waiter? waiter = null;
                 var create = false;

@@ -46,11 +46,13 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
     public async ValueTask<PooledConnection> CreateAsync(bool async, long acquireStart, CancellationToken cancellationToken)
     {
         DbConnection? physical = null;
+        Task? open = null;
         var heldHalfOpenTrial = false;
+        var started = 0L;
         try
         {
             heldHalfOpenTrial = pool.Breaker.ThrowIfOpen();
-            var started = pool.Clock.Precise();
+            started = pool.Clock.Precise();
             // The driver must not enlist on open: Covet enlists at checkout, explicitly (a data source's connections keep
             // the driver's Enlist=true, which no connection string of ours can turn off).
             using var noAmbientTransaction = Transaction.Current is null ? null : new TransactionScope(TransactionScopeOption.Suppress, TransactionScopeAsyncFlowOption.Enabled);
@@ -58,12 +60,14 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
             if (async)
             {
                 // The caller's acquire deadline bounds the open too, so a black-holed server cannot hold it past its timeout.
+                // The caller's token only ends the caller's wait: an open it abandons finishes for the pool (see FinishForPool).
                 var remaining = pool.Acquisition.Remaining(acquireStart);
-                using var deadline = new Deadline(remaining, pool.Clock.Time, cancellationToken);
+                using var deadline = new Deadline(remaining, pool.Clock.Time, CancellationToken.None);
                 try
                 {
                     // Bounded here too: Npgsql's open ignores the token once TCP is up and waits out its own timeout.
-                    await Deadline.WithinAsync(physical.OpenAsync(deadline.Token), physical, remaining, pool.Clock.Time, cancellationToken).ConfigureAwait(false);
+                    open = physical.OpenAsync(deadline.Token);
+                    await Deadline.WithinAsync(open, physical, remaining, pool.Clock.Time, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when ((e is TimeoutException || deadline.TimedOut || pool.Acquisition.Remaining(acquireStart) <= DeadlineTolerance) && !cancellationToken.IsCancellationRequested)
                 {
@@ -96,13 +100,34 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
             {
                 pool.Breaker.OnFailure(e);
             }
-            if (physical is not null)
+            if (open is { IsCompleted: false } && cancellationToken.IsCancellationRequested)
+                FinishForPool(physical!, open, started); // the caller gave up; the connection may still be good for the next one
+            else if (physical is not null)
                 DisposeAndReleaseSlot(physical); // an abandoned open keeps its slot until the driver lets go
             else
                 pool.ReleaseSlot();
             throw;
         }
     }
+
+    /// <summary>
+    /// An open whose caller cancelled its wait goes on for the pool (as HikariCP's creator does): a connection it makes is
+    /// adopted and made available to the next borrower, and only a failed one is disposed, its slot freed then. So a
+    /// cancelled caller costs neither a half-made server connection nor the churn of making it again, and the slot stays
+    /// counted while the server may see the connection.
+    /// </summary>
+    private void FinishForPool(DbConnection physical, Task open, long started) =>
+        open.ContinueWith(t =>
+        {
+            if (t.IsCompletedSuccessfully && physical.State == System.Data.ConnectionState.Open && !pool.IsDisposed)
+            {
+                pool.MakeAvailable(Adopt(physical, started));
+                return;
+            }
+            _ = t.Exception; // observed: nobody else awaits it
+            Deadline.DisposeSafely(physical);
+            pool.ReleaseSlot();
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     /// <summary>
     /// The circuit probe's open: bypasses the breaker's open state (probing is how it learns the database is back), into a
