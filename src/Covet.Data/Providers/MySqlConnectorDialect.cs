@@ -12,10 +12,12 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
 {
     private readonly Func<DbConnection, CancellationToken, Task<bool>>? _ping;
     private readonly Func<DbConnection, CancellationToken, Task>? _reset;
+    private readonly MySql.MySqlConnectorSocketAccess? _sockets;
 
     public MySqlConnectorDialect(DbProviderFactory factory)
     {
         var connectionType = factory.CreateConnection()?.GetType();
+        _sockets = connectionType is null ? null : MySql.MySqlConnectorSocketAccess.For(connectionType);
         _ping = Bind<Task<bool>>(connectionType, "PingAsync");
         // ResetConnectionAsync returns ValueTask in MySqlConnector 2.x and Task in older versions.
         _reset = Bind<Task>(connectionType, "ResetConnectionAsync")
@@ -25,6 +27,10 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
     }
 
     public override string Name => "mysql";
+
+    public override bool CanProbeSocket => _sockets is not null;
+
+    public override SocketState ProbeSocket(DbConnection connection) => _sockets?.Probe(connection) ?? SocketState.Unknown;
 
     public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options)
     {

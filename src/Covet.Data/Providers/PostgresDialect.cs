@@ -10,9 +10,14 @@ namespace Covet.Data.Providers;
 internal sealed class PostgresDialect : ProviderDialect
 {
     private readonly Postgres.NpgsqlResetPipelining? _pipelining;
+    private readonly Postgres.NpgsqlSocketAccess? _sockets;
 
-    public PostgresDialect(DbProviderFactory factory) =>
-        _pipelining = factory.CreateConnection()?.GetType() is { } type ? Postgres.NpgsqlResetPipelining.For(type) : null;
+    public PostgresDialect(DbProviderFactory factory)
+    {
+        var type = factory.CreateConnection()?.GetType();
+        _pipelining = type is null ? null : Postgres.NpgsqlResetPipelining.For(type);
+        _sockets = type is null ? null : Postgres.NpgsqlSocketAccess.For(type);
+    }
 
     public override string Name => "postgresql";
 
@@ -30,6 +35,15 @@ internal sealed class PostgresDialect : ProviderDialect
     public override bool IsReusable(DbConnection connection) => _pipelining?.IsReady(connection) ?? true;
 
     public override bool InTransaction(DbConnection connection) => _pipelining?.InTransaction(connection) == true;
+
+    public override bool CanProbeSocket => _sockets is not null;
+
+    public override SocketState ProbeSocket(DbConnection connection) => _sockets?.Probe(connection) ?? SocketState.Unknown;
+
+    public override object? CaptureBeforeCommand(DbConnection connection) => _pipelining?.ConnectorWithQueuedReset(connection);
+
+    public override bool FailedBeforeUserCommand(object? captured, Exception exception) =>
+        _pipelining is not null && Postgres.TerminationBeforeCommand.Proves(_pipelining, captured, exception);
 
     public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options)
     {

@@ -124,6 +124,34 @@ internal abstract class ProviderDialect
     /// </summary>
     public virtual bool IsReusable(DbConnection connection) => true;
 
+    /// <summary>
+    /// Whether <see cref="ProbeSocket"/> can see this driver's sockets (false: it always answers
+    /// <see cref="SocketState.Unknown"/>, and the pool keeps pinging; it should log that once per pool).
+    /// </summary>
+    public virtual bool CanProbeSocket => false;
+
+    /// <summary>
+    /// Looks at an idle connection's socket without blocking, without I/O on the wire and without consuming anything the
+    /// driver will read: <see cref="SocketState.Closed"/> means the server hung up (retire it), <see cref="SocketState.Readable"/>
+    /// that something waits (verify with a ping), <see cref="SocketState.Quiet"/> nothing to see. Only for a connection
+    /// the caller owns with no command running. Never throws.
+    /// </summary>
+    public virtual SocketState ProbeSocket(DbConnection connection) => SocketState.Unknown;
+
+    /// <summary>
+    /// What <see cref="FailedBeforeUserCommand"/> will need, taken just before the first command after checkout runs on
+    /// <paramref name="connection"/> (a driver may let go of its internals when the connection breaks). Null when no
+    /// proof will be possible (then the command path need not keep anything). Cheap: no I/O.
+    /// </summary>
+    public virtual object? CaptureBeforeCommand(DbConnection connection) => null;
+
+    /// <summary>
+    /// Whether <paramref name="exception"/>, thrown by the command that ran after <see cref="CaptureBeforeCommand"/> gave
+    /// <paramref name="captured"/>, provably came before the server read that command (so running it again on another
+    /// connection cannot run it twice). False whenever it cannot be proven; never throws.
+    /// </summary>
+    public virtual bool FailedBeforeUserCommand(object? captured, Exception exception) => false;
+
     /// <summary>Whether a borrower left a transaction open with plain SQL (BEGIN) that the driver can see.</summary>
     public virtual bool InTransaction(DbConnection connection) => false;
 

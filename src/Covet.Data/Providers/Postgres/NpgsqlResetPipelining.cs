@@ -134,6 +134,20 @@ internal sealed class NpgsqlResetPipelining
     /// <summary>Whether Npgsql holds prepared statements on this session (DISCARD ALL would deallocate them behind its back).</summary>
     public bool HasPreparedStatements(DbConnection connection) => _connector(connection) is { } c && _numPrepared(c) != 0;
 
+    /// <summary>
+    /// Npgsql's connector when a queued reset will travel with the next command (null otherwise). Taken before the
+    /// command: a connection Npgsql breaks lets go of its connector, so it cannot be asked afterwards.
+    /// </summary>
+    public object? ConnectorWithQueuedReset(DbConnection connection) =>
+        _connector(connection) is { } c && _pendingPrepended(c) > 0 ? c : null;
+
+    /// <summary>
+    /// Responses to prepended messages (the queued reset) that Npgsql has not read yet. Npgsql counts them down as it
+    /// reads them, before the first response to the command itself; a failure while reading them leaves the count where
+    /// it was (the connector is broken, nothing resets it).
+    /// </summary>
+    public int PendingResponses(object connector) => _pendingPrepended(connector);
+
     /// <summary>Queues the reset if it is safe to; false means the caller must reset with a round trip.</summary>
     public bool TryQueue(DbConnection connection)
     {
