@@ -32,6 +32,12 @@ internal static partial class CovetLog
     [LoggerMessage(3003, LogLevel.Warning, "Pool {PoolName}: session reset of connection #{ConnectionId} failed; closing it instead of re-pooling")]
     public static partial void ResetFailed(ILogger logger, string poolName, int connectionId, Exception exception);
 
+    [LoggerMessage(3004, LogLevel.Information, "Pool {PoolName}: connection #{ConnectionId} was closed by the server while idle (socket check); replacing it")]
+    public static partial void SocketCheckFoundClosed(ILogger logger, string poolName, int connectionId);
+
+    [LoggerMessage(3005, LogLevel.Warning, "Pool {PoolName}: this {Provider} driver version does not expose what the socket check needs; connections closed by the server while idle are found by the pre-ping only (beyond the alive window)")]
+    public static partial void SocketCheckUnavailable(ILogger logger, string poolName, string provider);
+
     [LoggerMessage(4001, LogLevel.Warning, "Pool {PoolName}: connection #{ConnectionId} held for {HeldSeconds:F1} s (leak threshold {ThresholdSeconds:F1} s) by thread {ThreadId} {ThreadName}; it was opened at:\n{StackTrace}")]
     public static partial void LeakSuspected(ILogger logger, string poolName, int connectionId, double heldSeconds, double thresholdSeconds, int threadId, string? threadName, string stackTrace);
 

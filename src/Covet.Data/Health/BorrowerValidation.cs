@@ -6,8 +6,9 @@ namespace Covet.Data.Health;
 /// <summary>
 /// Decides whether a connection taken from the idle stack (or handed over by a returner) may go to a borrower as it is,
 /// and makes it fit when it may not: retire it if broken, expired or from before a <c>Clear</c>; reset it if it was
-/// handed over dirty; pre-ping it unless it was used within the alive window — and always after a sibling was found
-/// dead under a borrower (a server restart or a mass kill makes every older connection suspect).
+/// handed over dirty; if it was idle a while, look at its socket (<see cref="SocketCheck"/>: retire it if the server closed
+/// it, ping it if bytes wait); pre-ping it unless it was used within the alive window — and always after a sibling was
+/// found dead under a borrower (a server restart or a mass kill makes every older connection suspect).
 /// </summary>
 /// <remarks>
 /// Contract: called by the connection's new owner only (the fast path under the pool lock for <see cref="IsReady"/>,
@@ -20,6 +21,14 @@ internal sealed class BorrowerValidation(CovetPool pool)
     private int _suspectEpoch;       // bumped when a connection dies under a borrower: every sibling verified before then is suspect
     private long _aliveWindow = pool.Clock.Units(pool.Options.AliveBypassWindow);
     private bool _prePing = pool.Options.PrePing;
+    private readonly SocketCheck? _socketCheck = SocketCheck.Create(pool.Dialect, pool.Clock, pool.Logger, pool.Name); // null: no socket to look at
+
+    /// <summary>
+    /// After a reset round trip (which proves the connection answered, but not that it was not killed as it answered): one
+    /// look, and true when the server has closed it meanwhile. MariaDB's <c>KILL</c> of a session busy with
+    /// COM_RESET_CONNECTION lets the reset's OK out and closes at once; the close is then already on the socket.
+    /// </summary>
+    public bool ClosedAfterReset(PooledConnection connection) => _socketCheck?.Check(connection.Physical) == SocketVerdict.Retire;
 
     /// <summary>The current suspect epoch: a connection verified (created, pinged, reset with a round trip) in it is trusted.</summary>
     public int Epoch => Volatile.Read(ref _suspectEpoch);
@@ -37,6 +46,7 @@ internal sealed class BorrowerValidation(CovetPool pool)
     /// <summary>Whether a connection may be given out as it is, with no I/O (the fast path's test).</summary>
     public bool IsReady(PooledConnection connection, long now) =>
         !connection.Broken && !connection.NeedsReset && connection.Generation == pool.Generation && !connection.HasExpired(now) &&
+        _socketCheck?.IsDue(connection.LastUsedAt, now) != true && // idle a while: the slow path looks at its socket first
         (!_prePing || (now - connection.LastUsedAt <= _aliveWindow && connection.VerifiedEpoch == Epoch));
 
     /// <summary>Validates a connection taken from the idle stack or handed over by a returner. False: it was destroyed (or, for a caller that cancelled during its reset, given back).</summary>
@@ -78,8 +88,18 @@ internal sealed class BorrowerValidation(CovetPool pool)
                 return false;
             }
         }
+        // One look at the socket of a connection idle a while, before the alive window is trusted: a connection the server
+        // closed is retired with no round trip; one with unread bytes is pinged even inside the window.
+        var verdict = _socketCheck?.IsDue(connection.LastUsedAt, now) == true ? _socketCheck.Check(connection.Physical) : SocketVerdict.AsBefore;
+        if (verdict == SocketVerdict.Retire)
+        {
+            Interlocked.Increment(ref pool.Counters.PrePingFailures);
+            CovetLog.SocketCheckFoundClosed(pool.Logger, pool.Name, connection.Id);
+            pool.Destroy(connection, "closed by the server (socket check)");
+            return false;
+        }
         var epoch = Epoch;
-        if (_prePing && (now - connection.LastUsedAt > _aliveWindow || connection.VerifiedEpoch != epoch))
+        if (_prePing && (verdict == SocketVerdict.Ping || now - connection.LastUsedAt > _aliveWindow || connection.VerifiedEpoch != epoch))
         {
             var timeout = Min(pool.Options.ValidationTimeout, pool.Acquisition.Remaining(acquireStart));
             var alive = await pool.Dialect.PingAsync(connection.Physical, pool.Options, timeout, async, cancellationToken).ConfigureAwait(false);
