@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Data;
 using System.Data.Common;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.ExceptionServices;
 
 namespace Covet.Data;
 
@@ -10,9 +11,18 @@ namespace Covet.Data;
 /// provider's objects, the reader is the provider's reader, and provider exceptions propagate unchanged. The inner command
 /// is bound to the physical connection (and transaction) at execute time, so it may be created before the connection opens.
 /// </summary>
+/// <remarks>
+/// One difference from the provider: when the server ended the session before it read the command (proven by the
+/// dialect: on PostgreSQL, a FATAL error that answered the session reset travelling ahead of the command), the command
+/// runs again on another connection from the pool (at most <see cref="MaxAttempts"/> attempts in all), and only outside
+/// any transaction. A command that may have run is never retried.
+/// </remarks>
 [DesignerCategory("")]
 public sealed class CovetDbCommand : DbCommand
 {
+    /// <summary>Attempts of one execute when each failure is proven to have come before the server read the command.</summary>
+    private const int MaxAttempts = 3;
+
     private readonly DbCommand _inner;
     private DbConnection? _connection;
     private DbTransaction? _transaction;
@@ -93,13 +103,19 @@ public sealed class CovetDbCommand : DbCommand
     public override async Task<int> ExecuteNonQueryAsync(CancellationToken cancellationToken)
     {
         var connection = Bind();
-        try
+        var captured = connection?.CaptureForRetry();
+        for (var attempt = 1; ; attempt++)
         {
-            return await _inner.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Observe(connection, e))
-        {
-            throw; // unreachable: the filter only records
+            ExceptionDispatchInfo unread;
+            try
+            {
+                return await _inner.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (Observe(connection, e) || NeverRead(connection, captured, e, attempt, cancellationToken))
+            {
+                unread = ExceptionDispatchInfo.Capture(e);
+            }
+            captured = await RebindAfterUnreadFailureAsync(connection!, unread, async: true, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -107,13 +123,19 @@ public sealed class CovetDbCommand : DbCommand
     public override async Task<object?> ExecuteScalarAsync(CancellationToken cancellationToken)
     {
         var connection = Bind();
-        try
+        var captured = connection?.CaptureForRetry();
+        for (var attempt = 1; ; attempt++)
         {
-            return await _inner.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Observe(connection, e))
-        {
-            throw;
+            ExceptionDispatchInfo unread;
+            try
+            {
+                return await _inner.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (Observe(connection, e) || NeverRead(connection, captured, e, attempt, cancellationToken))
+            {
+                unread = ExceptionDispatchInfo.Capture(e);
+            }
+            captured = await RebindAfterUnreadFailureAsync(connection!, unread, async: true, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -121,32 +143,41 @@ public sealed class CovetDbCommand : DbCommand
     protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior)
     {
         var connection = Bind();
-        DbDataReader reader;
-        try
+        var captured = connection?.CaptureForRetry();
+        for (var attempt = 1; ; attempt++)
         {
-            reader = _inner.ExecuteReader(behavior & ~CommandBehavior.CloseConnection);
+            ExceptionDispatchInfo unread;
+            try
+            {
+                return WrapIfClosing(_inner.ExecuteReader(behavior & ~CommandBehavior.CloseConnection), behavior, connection);
+            }
+            catch (Exception e) when (Observe(connection, e) || NeverRead(connection, captured, e, attempt, CancellationToken.None))
+            {
+                unread = ExceptionDispatchInfo.Capture(e);
+            }
+            captured = RebindAfterUnreadFailureAsync(connection!, unread, async: false, CancellationToken.None).GetAwaiter().GetResult();
         }
-        catch (Exception e) when (Observe(connection, e))
-        {
-            throw;
-        }
-        return WrapIfClosing(reader, behavior, connection);
     }
 
     /// <inheritdoc />
     protected override async Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
     {
         var connection = Bind();
-        DbDataReader reader;
-        try
+        var captured = connection?.CaptureForRetry();
+        for (var attempt = 1; ; attempt++)
         {
-            reader = await _inner.ExecuteReaderAsync(behavior & ~CommandBehavior.CloseConnection, cancellationToken).ConfigureAwait(false);
+            ExceptionDispatchInfo unread;
+            try
+            {
+                var reader = await _inner.ExecuteReaderAsync(behavior & ~CommandBehavior.CloseConnection, cancellationToken).ConfigureAwait(false);
+                return WrapIfClosing(reader, behavior, connection);
+            }
+            catch (Exception e) when (Observe(connection, e) || NeverRead(connection, captured, e, attempt, cancellationToken))
+            {
+                unread = ExceptionDispatchInfo.Capture(e);
+            }
+            captured = await RebindAfterUnreadFailureAsync(connection!, unread, async: true, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (Observe(connection, e))
-        {
-            throw;
-        }
-        return WrapIfClosing(reader, behavior, connection);
     }
 
     /// <summary>
@@ -188,14 +219,33 @@ public sealed class CovetDbCommand : DbCommand
 
     private T Run<T>(CovetDbConnection? connection, Func<DbCommand, T> action)
     {
-        try
+        var captured = connection?.CaptureForRetry();
+        for (var attempt = 1; ; attempt++)
         {
-            return action(_inner);
+            ExceptionDispatchInfo unread;
+            try
+            {
+                return action(_inner);
+            }
+            catch (Exception e) when (Observe(connection, e) || NeverRead(connection, captured, e, attempt, CancellationToken.None))
+            {
+                unread = ExceptionDispatchInfo.Capture(e);
+            }
+            captured = RebindAfterUnreadFailureAsync(connection!, unread, async: false, CancellationToken.None).GetAwaiter().GetResult();
         }
-        catch (Exception e) when (Observe(connection, e))
-        {
-            throw; // unreachable: the filter only records
-        }
+    }
+
+    // Issue 13. In an exception filter, after Observe (which marked the connection broken): the exception propagates
+    // untouched unless the dialect proves the server never read the command (a retry then cannot run it twice).
+    private static bool NeverRead(CovetDbConnection? connection, object? captured, Exception exception, int attempt, CancellationToken cancellationToken) =>
+        attempt < MaxAttempts && connection is not null && connection.NeverReadByServer(captured, exception, cancellationToken);
+
+    /// <summary>Takes another connection for the logical one, binds the inner command to it, and captures for the next attempt.</summary>
+    private async ValueTask<object?> RebindAfterUnreadFailureAsync(CovetDbConnection connection, ExceptionDispatchInfo failure, bool async, CancellationToken cancellationToken)
+    {
+        await connection.ReplaceDeadConnectionAsync(failure, async, cancellationToken).ConfigureAwait(false);
+        Bind();
+        return connection.CaptureForRetry();
     }
 
     // An exception filter: the exception propagates untouched (same object, same stack), we only look at it.

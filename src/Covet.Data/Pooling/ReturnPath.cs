@@ -143,6 +143,8 @@ internal sealed class ReturnPath(CovetPool pool)
             }
             if (pool.ResetEnabled)
                 await pool.Dialect.ResetAsync(connection.Physical, pool.Options, async, cancellationToken).ConfigureAwait(false);
+            if (pool.Validation.ClosedAfterReset(connection)) // killed as it answered the reset (issue 13)
+                throw new IOException("the server closed the connection right after answering its session reset (socket check)");
             connection.NeedsReset = false;
             connection.LastUsedAt = pool.Clock.Now();
             if (pool.ResetEnabled)
