@@ -11,6 +11,7 @@ internal sealed class CapturedLogs : IDisposable
     public const int LeakReturned = 4002;
     public const int ForgottenConnection = 4004;
     public const int PrePingFailed = 3001;
+    public const int SocketCheckFoundClosed = 3004;
 
     public CapturedLogs()
     {
