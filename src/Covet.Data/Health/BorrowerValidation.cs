@@ -46,7 +46,7 @@ internal sealed class BorrowerValidation(CovetPool pool)
     /// <summary>Whether a connection may be given out as it is, with no I/O (the fast path's test).</summary>
     public bool IsReady(PooledConnection connection, long now) =>
         !connection.Broken && !connection.NeedsReset && connection.Generation == pool.Generation && !connection.HasExpired(now) &&
-        _socketCheck?.IsDue(connection.LastUsedAt, now) != true && // idle a while: the slow path looks at its socket first
+        !SocketLookDue(connection, now) && // idle a while or back from a borrower that ran commands: the slow path looks first
         (!_prePing || (now - connection.LastUsedAt <= _aliveWindow && connection.VerifiedEpoch == Epoch));
 
     /// <summary>Validates a connection taken from the idle stack or handed over by a returner. False: it was destroyed (or, for a caller that cancelled during its reset, given back).</summary>
@@ -90,7 +90,8 @@ internal sealed class BorrowerValidation(CovetPool pool)
         }
         // One look at the socket of a connection idle a while, before the alive window is trusted: a connection the server
         // closed is retired with no round trip; one with unread bytes is pinged even inside the window.
-        var verdict = _socketCheck?.IsDue(connection.LastUsedAt, now) == true ? _socketCheck.Check(connection.Physical) : SocketVerdict.AsBefore;
+        var verdict = SocketLookDue(connection, now) ? _socketCheck!.Check(connection.Physical) : SocketVerdict.AsBefore;
+        connection.LookAtSocketNext = false;
         if (verdict == SocketVerdict.Retire)
         {
             Interlocked.Increment(ref pool.Counters.PrePingFailures);
@@ -115,6 +116,13 @@ internal sealed class BorrowerValidation(CovetPool pool)
         }
         return true;
     }
+
+    /// <summary>
+    /// Whether the checkout looks at the socket: idle longer than the threshold (on the coarse clock: across a tick), or
+    /// back from a borrower that ran commands (whose round trips dwarf the look; this covers a kill within one tick).
+    /// </summary>
+    private bool SocketLookDue(PooledConnection connection, long now) =>
+        _socketCheck is { } check && (connection.LookAtSocketNext || check.IsDue(connection.LastUsedAt, now));
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a == Timeout.InfiniteTimeSpan ? b : b == Timeout.InfiniteTimeSpan ? a : a < b ? a : b;
 }

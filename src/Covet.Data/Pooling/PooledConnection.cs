@@ -77,6 +77,12 @@ internal sealed class PooledConnection
     /// <summary>A borrower ran something that may have changed session state; reset before the next borrower.</summary>
     public bool NeedsReset;
 
+    /// <summary>
+    /// The last borrower ran something on it (it came back dirty): its next checkout looks at the socket whatever the
+    /// idle time (issue 13). Written by the returner, read and cleared by the next owner.
+    /// </summary>
+    public bool LookAtSocketNext;
+
     /// <summary>Session reset is off but the borrower left a SQL-level transaction open: roll it back, nothing more.</summary>
     public bool RollbackOnly;
 

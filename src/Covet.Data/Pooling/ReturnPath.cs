@@ -61,6 +61,9 @@ internal sealed class ReturnPath(CovetPool pool)
         }
         if (!pool.ResetEnabled && pool.Dialect.InTransaction(connection.Physical))
             connection.NeedsReset = connection.RollbackOnly = true; // reset off, but a transaction is never inherited
+        // A borrower that ran commands paid round trips: one more look at the socket at the next checkout costs it ~1 µs,
+        // and covers a kill that lands before the checkout clock (milliseconds) has ticked (issue 13).
+        connection.LookAtSocketNext = connection.NeedsReset;
         if (connection.DatabaseChanged)
         {
             // Resets do not restore the current database on every server; a fresh connection is the safe answer.
