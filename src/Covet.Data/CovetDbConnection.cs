@@ -21,9 +21,12 @@ public class CovetDbConnection : DbConnection
 {
     private static readonly StateChangeEventArgs ClosedToOpen = new(ConnectionState.Closed, ConnectionState.Open);
     private static readonly StateChangeEventArgs OpenToClosed = new(ConnectionState.Open, ConnectionState.Closed);
+    private static readonly StateChangeEventArgs ClosedToConnecting = new(ConnectionState.Closed, ConnectionState.Connecting);
+    private static readonly StateChangeEventArgs ConnectingToOpen = new(ConnectionState.Connecting, ConnectionState.Open);
+    private static readonly StateChangeEventArgs ConnectingToClosed = new(ConnectionState.Connecting, ConnectionState.Closed);
 
     private readonly CovetProviderFactory? _factory; // the Covet factory (DbProviderFactory of this connection)
-    private readonly bool _poolIsFixed;               // created by a data source: its pool, never another
+    private bool _poolIsFixed;                        // created by a data source: its pool, until a connection string of its own is set
     private CovetPool? _pool;                         // fixed when created by a data source; else resolved from the connection string at Open
     private string _connectionString = "";
 
@@ -32,6 +35,13 @@ public class CovetDbConnection : DbConnection
     private long _lease;
     private CovetDbTransaction? _transaction;
     private StateChangeEventHandler? _stateChange;   // own field: an open without handlers may complete on another thread
+    private bool _disposed;
+
+    // Readers that Covet's commands handed out on this connection, closed before the physical connection goes back (as the
+    // providers close theirs on Close). One field covers the common case without an allocation; only a provider that
+    // allows several open readers on one connection (SQLite) ever needs the list.
+    private DbDataReader? _reader;
+    private List<DbDataReader>? _moreReaders;
 
     internal CovetDbConnection(CovetProviderFactory? factory, CovetPool? pool)
     {
@@ -57,9 +67,15 @@ public class CovetDbConnection : DbConnection
         {
             if (_slot is not null)
                 throw new InvalidOperationException("The connection string cannot be changed while the connection is open.");
-            if (_poolIsFixed || _factory is null)
+            if (_factory is null)
                 throw new InvalidOperationException("This connection belongs to a CovetDataSource; its connection string is the data source's.");
-            _connectionString = value ?? "";
+            var text = value ?? "";
+            // Validated now where the provider validates at set time (its own exception), Covet keywords always.
+            if (text.Length > 0)
+                _factory.Validate(text);
+            // A data source's connection given a string of its own leaves the data source, as the providers' do.
+            _poolIsFixed = false;
+            _connectionString = text;
             _pool = null;
         }
     }
@@ -77,7 +93,7 @@ public class CovetDbConnection : DbConnection
     public override int ConnectionTimeout => TemplateOrNull()?.ConnectionTimeout ?? 15;
 
     /// <inheritdoc />
-    public override string ServerVersion => Physical.ServerVersion;
+    public override string ServerVersion => _slot is null ? WithClosedProviderConnection(static c => c.ServerVersion) : Physical.ServerVersion;
 
     /// <summary>The Covet factory (so <c>DbProviderFactories.GetFactory(connection)</c> returns Covet, not the inner provider).</summary>
     protected override DbProviderFactory? DbProviderFactory => _factory ?? _pool?.OwnerFactory;
@@ -113,6 +129,9 @@ public class CovetDbConnection : DbConnection
         }
     }
 
+    /// <summary>The physical connection while open and not reclaimed, else null.</summary>
+    internal DbConnection? PhysicalOrNull => _slot is { } slot && Volatile.Read(ref slot.Lease) == _lease ? slot.Physical : null;
+
     /// <summary>The physical connection for a command about to execute; marks the session as needing a reset when the command may change it.</summary>
     internal DbConnection PhysicalForExecution(string? commandText = null)
     {
@@ -125,11 +144,70 @@ public class CovetDbConnection : DbConnection
 
     internal CovetDbTransaction? CurrentTransaction => _transaction is { IsCompleted: false } t ? t : null;
 
-    // A known pool decides (null: the provider connection string sets its own timeout); otherwise the factory's default.
+    /// <summary>The dialect of the pool this connection borrows from, once known.</summary>
+    internal Providers.ProviderDialect? Dialect => _pool?.Dialect;
+
+    // What a new command's timeout is: Covet's DefaultCommandTimeout when the user set it (and the provider connection
+    // string does not), otherwise what the provider's own connection gives its commands (its default or its connection
+    // string's); a connection without a string: the factory's option, or the provider's command default (null).
     internal int? DefaultCommandTimeout =>
+        _pool is { } pool ? pool.CommandTimeoutSeconds ?? pool.ProviderCommandTimeout
+        : _factory is not null && !string.IsNullOrEmpty(_connectionString) ? ResolvePool() is var p ? p.CommandTimeoutSeconds ?? p.ProviderCommandTimeout : null
+        : _factory?.DefaultCommandTimeoutSeconds;
+
+    // Batches: the providers give a batch no connection-derived timeout, so only Covet's option, when set, applies.
+    internal int? DefaultBatchTimeout =>
         _pool is { } pool ? pool.CommandTimeoutSeconds
         : _factory is not null && !string.IsNullOrEmpty(_connectionString) ? ResolvePool().CommandTimeoutSeconds
         : _factory?.DefaultCommandTimeoutSeconds;
+
+    /// <summary>A reader one of Covet's commands handed out on this connection: closed first when the connection closes.</summary>
+    internal void Track(DbDataReader reader)
+    {
+        if (_reader is null || ReferenceEquals(_reader, reader) || _reader.IsClosed)
+        {
+            _reader = reader;
+            return;
+        }
+        var more = _moreReaders ??= [];
+        more.RemoveAll(static r => r.IsClosed);
+        if (!more.Contains(reader))
+            more.Add(reader);
+    }
+
+    /// <summary>Closes every reader still open, as the providers do on Close. A reader that fails to close leaves the physical connection unfit: it is destroyed on return.</summary>
+    private void CloseReaders(PooledConnection slot)
+    {
+        var reader = _reader;
+        _reader = null;
+        var close = slot.Pool.Dialect.ClosesReadersWithClose;
+        if (reader is not null)
+            CloseReader(slot, reader, close);
+        if (_moreReaders is { } more)
+        {
+            _moreReaders = null;
+            foreach (var r in more)
+                CloseReader(slot, r, close);
+        }
+    }
+
+    private static void CloseReader(PooledConnection slot, DbDataReader reader, bool close)
+    {
+        try
+        {
+            if (reader.IsClosed)
+                return;
+            if (close)
+                reader.Close();
+            else
+                reader.Dispose();
+        }
+        catch (Exception)
+        {
+            // Close never throws for its readers (the providers' do not either); the session's state is unknown now.
+            slot.Broken = true;
+        }
+    }
 
     /// <summary>A connection-level error was seen while using the physical connection: it must never be re-pooled.</summary>
     internal void ObserveError(Exception exception)
@@ -144,10 +222,35 @@ public class CovetDbConnection : DbConnection
     /// <inheritdoc />
     public override void Open()
     {
+        if (_slot is not null && _slot.Pool.Dialect.OpenWhenOpenIsNoOp)
+            return;
         var pool = BeginOpen();
-        if (!pool.TryAcquireReady(this, out var slot, out var lease))
+        if (pool.TryAcquireReady(this, out var slot, out var lease))
+        {
+            EndOpen(slot, lease);
+            return;
+        }
+        var connecting = RaiseConnecting(pool);
+        try
+        {
             (slot, lease) = pool.AcquireAsync(this, async: false, CancellationToken.None).GetAwaiter().GetResult();
-        EndOpen(slot, lease);
+        }
+        catch when (connecting)
+        {
+            OnStateChange(ConnectingToClosed);
+            throw;
+        }
+        EndOpen(slot, lease, connecting);
+    }
+
+    // MySqlConnector raises Closed→Connecting before it connects and Connecting→Open (or →Closed) after; Covet raises the
+    // same pair around a checkout that must wait or open, and both at once for a ready idle connection.
+    private bool RaiseConnecting(CovetPool pool)
+    {
+        if (_stateChange is null || !pool.Dialect.RaisesConnecting)
+            return false;
+        OnStateChange(ClosedToConnecting);
+        return true;
     }
 
     /// <inheritdoc />
@@ -158,9 +261,13 @@ public class CovetDbConnection : DbConnection
         // Errors still arrive as a faulted task, as with an async method.
         try
         {
+            if (_slot is not null && _slot.Pool.Dialect.OpenWhenOpenIsNoOp)
+                return Task.CompletedTask;
             var pool = BeginOpen();
             if (cancellationToken.IsCancellationRequested)
-                return Task.FromCanceled(cancellationToken);
+                return pool.Dialect.CancelledOpenThrowsOperationCanceled
+                    ? Task.FromException(new OperationCanceledException(cancellationToken))
+                    : Task.FromCanceled(cancellationToken);
             if (_stateChange is null)
             {
                 // No StateChange handler to raise on the caller's path: the pool may also open this connection from
@@ -180,21 +287,67 @@ public class CovetDbConnection : DbConnection
 
     private async Task OpenSlowAsync(CovetPool pool, CancellationToken cancellationToken)
     {
-        var (slot, lease) = await pool.AcquireAsync(this, async: true, cancellationToken).ConfigureAwait(false);
-        EndOpen(slot, lease);
+        var connecting = RaiseConnecting(pool);
+        PooledConnection slot;
+        long lease;
+        try
+        {
+            (slot, lease) = await pool.AcquireAsync(this, async: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch when (connecting)
+        {
+            OnStateChange(ConnectingToClosed);
+            throw;
+        }
+        EndOpen(slot, lease, connecting);
     }
 
     private CovetPool BeginOpen()
     {
         if (_slot is not null)
             throw new InvalidOperationException("The connection is already open.");
+        if (_disposed && _factory is not null && Providers.ProviderDialect.For(_factory.Inner).OpenAfterDisposeThrows)
+            throw new ObjectDisposedException(GetType().Name);
         return ResolvePool();
     }
 
-    private void EndOpen(PooledConnection slot, long lease)
+    private void EndOpen(PooledConnection slot, long lease, bool connecting = false)
     {
         Attach(slot, lease);
-        OnStateChange(ClosedToOpen);
+        if (_stateChange is not null && slot.Pool.Dialect.ClosesWhenOpenHandlerThrows)
+        {
+            try
+            {
+                RaiseOpened(slot, connecting);
+            }
+            catch
+            {
+                // Npgsql closes the connection again when a handler of its Open event throws.
+                var stateChange = _stateChange;
+                _stateChange = null;
+                try { Close(); } finally { _stateChange = stateChange; }
+                throw;
+            }
+            return;
+        }
+        RaiseOpened(slot, connecting);
+    }
+
+    private void RaiseOpened(PooledConnection slot, bool connecting)
+    {
+        if (connecting)
+        {
+            OnStateChange(ConnectingToOpen);
+        }
+        else if (_stateChange is not null && slot.Pool.Dialect.RaisesConnecting)
+        {
+            OnStateChange(ClosedToConnecting);
+            OnStateChange(ConnectingToOpen);
+        }
+        else
+        {
+            OnStateChange(ClosedToOpen);
+        }
     }
 
     /// <summary>The pool checked <paramref name="slot"/> out to this connection (possibly from another thread, before it
@@ -220,6 +373,7 @@ public class CovetDbConnection : DbConnection
     {
         if (_slot is not { } slot)
             return;
+        CloseReaders(slot);
         var pendingRollback = CurrentTransaction?.Inner;
         _transaction?.Detach();
         _transaction = null;
@@ -239,7 +393,10 @@ public class CovetDbConnection : DbConnection
     protected override void Dispose(bool disposing)
     {
         if (disposing)
+        {
             Close();
+            _disposed = true;
+        }
         base.Dispose(disposing);
     }
 
@@ -253,9 +410,33 @@ public class CovetDbConnection : DbConnection
     /// <inheritdoc />
     public override void ChangeDatabase(string databaseName)
     {
+        if (_slot is null)
+        {
+            WithClosedProviderConnection(c => { c.ChangeDatabase(databaseName); return 0; });
+            return;
+        }
         var physical = PhysicalForExecution();
-        physical.ChangeDatabase(databaseName);
-        _slot!.DatabaseChanged = true;
+        var slot = _slot!;
+        slot.DatabaseChanged = true; // never re-pooled: resets do not restore the database everywhere
+        if (!slot.Pool.Dialect.ChangeDatabaseReopens)
+        {
+            physical.ChangeDatabase(databaseName);
+            return;
+        }
+        // Npgsql changes the database by closing and reopening: the same events, and a failed reopen leaves it closed.
+        OnStateChange(OpenToClosed);
+        try
+        {
+            physical.ChangeDatabase(databaseName);
+        }
+        catch
+        {
+            var stateChange = _stateChange;
+            _stateChange = null; // the Open→Closed event was raised already
+            try { Close(); } finally { _stateChange = stateChange; }
+            throw;
+        }
+        OnStateChange(ClosedToOpen);
     }
 
     /// <inheritdoc />
@@ -293,7 +474,13 @@ public class CovetDbConnection : DbConnection
     }
 
     /// <inheritdoc />
-    public override void EnlistTransaction(Transaction? transaction) => PhysicalForExecution().EnlistTransaction(transaction);
+    public override void EnlistTransaction(Transaction? transaction)
+    {
+        if (_slot is null)
+            WithClosedProviderConnection(c => { c.EnlistTransaction(transaction); return 0; });
+        else
+            PhysicalForExecution().EnlistTransaction(transaction);
+    }
 
     /// <inheritdoc />
     protected override DbCommand CreateDbCommand()
@@ -309,16 +496,32 @@ public class CovetDbConnection : DbConnection
     public override bool CanCreateBatch => InnerFactory.CanCreateBatch;
 
     /// <inheritdoc />
-    protected override DbBatch CreateDbBatch() => new CovetDbBatch(this, InnerFactory.CreateBatch(), DefaultCommandTimeout);
+    protected override DbBatch CreateDbBatch() => new CovetDbBatch(this, InnerFactory.CreateBatch(), DefaultBatchTimeout);
 
     /// <inheritdoc />
-    public override DataTable GetSchema() => Physical.GetSchema();
+    public override DataTable GetSchema() => _slot is null ? WithClosedProviderConnection(static c => c.GetSchema()) : Physical.GetSchema();
 
     /// <inheritdoc />
-    public override DataTable GetSchema(string collectionName) => Physical.GetSchema(collectionName);
+    public override DataTable GetSchema(string collectionName) =>
+        _slot is null ? WithClosedProviderConnection(c => c.GetSchema(collectionName)) : Physical.GetSchema(collectionName);
 
     /// <inheritdoc />
-    public override DataTable GetSchema(string collectionName, string?[] restrictionValues) => Physical.GetSchema(collectionName, restrictionValues);
+    public override DataTable GetSchema(string collectionName, string?[] restrictionValues) =>
+        _slot is null ? WithClosedProviderConnection(c => c.GetSchema(collectionName, restrictionValues)) : Physical.GetSchema(collectionName, restrictionValues);
+
+    /// <summary>
+    /// What the provider's own connection answers while closed (metadata, errors): asked of a fresh, unopened provider
+    /// connection with the same connection string (never the pool's shared template, which a call could change).
+    /// </summary>
+    private T WithClosedProviderConnection<T>(Func<DbConnection, T> ask)
+    {
+        using var connection = InnerFactory.CreateConnection() ?? throw new NotSupportedException("The provider cannot create connections.");
+        if (_pool is { } pool)
+            connection.ConnectionString = pool.ProviderConnectionString;
+        else if (_connectionString.Length > 0)
+            connection.ConnectionString = CovetConnectionStringKeywords.Split(_connectionString, _factory?.Options ?? new CovetPoolOptions()).ProviderConnectionString;
+        return ask(connection);
+    }
 
     /// <summary>Closes every idle physical connection of this connection's pool; borrowed ones close when returned.</summary>
     public static void ClearPool(CovetDbConnection connection) => connection.ResolvePool().Clear();
@@ -338,7 +541,7 @@ public class CovetDbConnection : DbConnection
             return pool;
         if (_poolIsFixed)
             throw new ObjectDisposedException(nameof(CovetDataSource), "The data source of this connection has been disposed.");
-        if (string.IsNullOrEmpty(_connectionString))
+        if (string.IsNullOrEmpty(_connectionString) && !Providers.ProviderDialect.For(_factory!.Inner).OpensWithoutConnectionString)
             throw new InvalidOperationException("The ConnectionString property has not been initialized.");
         return _pool = _factory!.GetPool(_connectionString);
     }
