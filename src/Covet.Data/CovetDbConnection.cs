@@ -37,11 +37,6 @@ public class CovetDbConnection : DbConnection
     private StateChangeEventHandler? _stateChange;   // own field: an open without handlers may complete on another thread
     private bool _disposed;
 
-    // Readers that Covet's commands handed out on this connection, closed before the physical connection goes back (as the
-    // providers close theirs on Close). One field covers the common case without an allocation; only a provider that
-    // allows several open readers on one connection (SQLite) ever needs the list.
-    private DbDataReader? _reader;
-    private List<DbDataReader>? _moreReaders;
 
     internal CovetDbConnection(CovetProviderFactory? factory, CovetPool? pool)
     {
@@ -164,31 +159,44 @@ public class CovetDbConnection : DbConnection
     /// <summary>A reader one of Covet's commands handed out on this connection: closed first when the connection closes.</summary>
     internal void Track(DbDataReader reader)
     {
-        if (_reader is null || ReferenceEquals(_reader, reader) || _reader.IsClosed)
-        {
-            _reader = reader;
+        // Readers live on the slot (see PooledConnection.Readers): closed before the physical connection goes back, as the
+        // providers close theirs on Close.
+        if (_slot is not { } slot || Volatile.Read(ref slot.Lease) != _lease)
             return;
+        switch (slot.Readers)
+        {
+            case null:
+                slot.Readers = reader;
+                return;
+            case DbDataReader single:
+                if (ReferenceEquals(single, reader) || single.IsClosed)
+                    slot.Readers = reader;
+                else
+                    slot.Readers = new List<DbDataReader> { single, reader };
+                return;
+            case List<DbDataReader> many:
+                many.RemoveAll(static r => r.IsClosed);
+                if (!many.Contains(reader))
+                    many.Add(reader);
+                return;
         }
-        var more = _moreReaders ??= [];
-        more.RemoveAll(static r => r.IsClosed);
-        if (!more.Contains(reader))
-            more.Add(reader);
     }
 
     /// <summary>Closes every reader still open, as the providers do on Close. A reader that fails to close leaves the physical connection unfit: it is destroyed on return.</summary>
     private void CloseReaders(PooledConnection slot)
     {
-        var reader = _reader;
-        _reader = null;
+        var readers = slot.Readers;
+        if (readers is null)
+            return;
+        slot.Readers = null;
         var close = slot.Pool.Dialect.ClosesReadersWithClose;
-        if (reader is not null)
-            CloseReader(slot, reader, close);
-        if (_moreReaders is { } more)
+        if (readers is DbDataReader reader)
         {
-            _moreReaders = null;
-            foreach (var r in more)
-                CloseReader(slot, r, close);
+            CloseReader(slot, reader, close);
+            return;
         }
+        foreach (var r in (List<DbDataReader>)readers)
+            CloseReader(slot, r, close);
     }
 
     private static void CloseReader(PooledConnection slot, DbDataReader reader, bool close)
@@ -354,6 +362,7 @@ public class CovetDbConnection : DbConnection
     /// completes the task this connection's OpenAsync returned).</summary>
     internal void Attach(PooledConnection slot, long lease)
     {
+        slot.Readers = null; // a reclaimed borrower never closed its readers: they are not this borrower's
         _slot = slot;
         _lease = lease;
     }
@@ -373,7 +382,8 @@ public class CovetDbConnection : DbConnection
     {
         if (_slot is not { } slot)
             return;
-        CloseReaders(slot);
+        if (Volatile.Read(ref slot.Lease) == _lease) // reclaimed meanwhile: the slot and its readers are someone else's now
+            CloseReaders(slot);
         var pendingRollback = CurrentTransaction?.Inner;
         _transaction?.Detach();
         _transaction = null;
