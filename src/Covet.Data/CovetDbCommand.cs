@@ -16,7 +16,6 @@ public sealed class CovetDbCommand : DbCommand
     private readonly DbCommand _inner;
     private DbConnection? _connection;
     private DbTransaction? _transaction;
-    private DbDataReader? _reader; // the last reader this command handed out: the provider refuses a new Connection while it is open
 
     internal CovetDbCommand(CovetDbConnection? connection, DbCommand inner, int? defaultCommandTimeout)
     {
@@ -51,9 +50,10 @@ public sealed class CovetDbCommand : DbCommand
         get => _connection;
         set
         {
-            // While this command's reader is open the provider refuses a new connection (all three first-class providers
-            // do): the change is offered to the provider's command, which throws its own exception.
-            if (!ReferenceEquals(value, _connection) && _reader is { IsClosed: false })
+            // The change is offered to the provider's command once it is bound, so a provider that refuses a new
+            // connection while the command's reader is open (all three first-class providers do) throws its own
+            // exception. No field of our own: the command object (one per Dapper query) does not grow.
+            if (!ReferenceEquals(value, _connection) && _inner.Connection is not null)
                 _inner.Connection = value is CovetDbConnection covet ? covet.PhysicalOrNull : value;
             _connection = value;
         }
@@ -151,7 +151,6 @@ public sealed class CovetDbCommand : DbCommand
         {
             throw;
         }
-        _reader = reader;
         connection?.Track(reader);
         return WrapIfClosing(reader, behavior, connection);
     }
@@ -169,7 +168,6 @@ public sealed class CovetDbCommand : DbCommand
         {
             throw;
         }
-        _reader = reader;
         connection?.Track(reader);
         return WrapIfClosing(reader, behavior, connection);
     }
