@@ -17,7 +17,7 @@ namespace Covet.Data;
 /// the physical connection back and reports the leak with the stack trace of the code that opened it.
 /// </remarks>
 [DesignerCategory("")]
-public class CovetDbConnection : DbConnection
+public partial class CovetDbConnection : DbConnection
 {
     private static readonly StateChangeEventArgs ClosedToOpen = new(ConnectionState.Closed, ConnectionState.Open);
     private static readonly StateChangeEventArgs OpenToClosed = new(ConnectionState.Open, ConnectionState.Closed);
@@ -156,66 +156,6 @@ public class CovetDbConnection : DbConnection
         : _factory is not null && !string.IsNullOrEmpty(_connectionString) ? ResolvePool().CommandTimeoutSeconds
         : _factory?.DefaultCommandTimeoutSeconds;
 
-    /// <summary>A reader one of Covet's commands handed out on this connection: closed first when the connection closes.</summary>
-    internal void Track(DbDataReader reader)
-    {
-        // Readers live on the slot (see PooledConnection.Readers): closed before the physical connection goes back, as the
-        // providers close theirs on Close.
-        if (_slot is not { } slot || Volatile.Read(ref slot.Lease) != _lease)
-            return;
-        switch (slot.Readers)
-        {
-            case null:
-                slot.Readers = reader;
-                return;
-            case DbDataReader single:
-                if (ReferenceEquals(single, reader) || single.IsClosed)
-                    slot.Readers = reader;
-                else
-                    slot.Readers = new List<DbDataReader> { single, reader };
-                return;
-            case List<DbDataReader> many:
-                many.RemoveAll(static r => r.IsClosed);
-                if (!many.Contains(reader))
-                    many.Add(reader);
-                return;
-        }
-    }
-
-    /// <summary>Closes every reader still open, as the providers do on Close. A reader that fails to close leaves the physical connection unfit: it is destroyed on return.</summary>
-    private void CloseReaders(PooledConnection slot)
-    {
-        var readers = slot.Readers;
-        if (readers is null)
-            return;
-        slot.Readers = null;
-        var close = slot.Pool.Dialect.ClosesReadersWithClose;
-        if (readers is DbDataReader reader)
-        {
-            CloseReader(slot, reader, close);
-            return;
-        }
-        foreach (var r in (List<DbDataReader>)readers)
-            CloseReader(slot, r, close);
-    }
-
-    private static void CloseReader(PooledConnection slot, DbDataReader reader, bool close)
-    {
-        try
-        {
-            if (reader.IsClosed)
-                return;
-            if (close)
-                reader.Close();
-            else
-                reader.Dispose();
-        }
-        catch (Exception)
-        {
-            // Close never throws for its readers (the providers' do not either); the session's state is unknown now.
-            slot.Broken = true;
-        }
-    }
 
     /// <summary>A connection-level error was seen while using the physical connection: it must never be re-pooled.</summary>
     internal void ObserveError(Exception exception)
@@ -519,19 +459,6 @@ public class CovetDbConnection : DbConnection
     public override DataTable GetSchema(string collectionName, string?[] restrictionValues) =>
         _slot is null ? WithClosedProviderConnection(c => c.GetSchema(collectionName, restrictionValues)) : Physical.GetSchema(collectionName, restrictionValues);
 
-    /// <summary>
-    /// What the provider's own connection answers while closed (metadata, errors): asked of a fresh, unopened provider
-    /// connection with the same connection string (never the pool's shared template, which a call could change).
-    /// </summary>
-    private T WithClosedProviderConnection<T>(Func<DbConnection, T> ask)
-    {
-        using var connection = InnerFactory.CreateConnection() ?? throw new NotSupportedException("The provider cannot create connections.");
-        if (_pool is { } pool)
-            connection.ConnectionString = pool.ProviderConnectionString;
-        else if (_connectionString.Length > 0)
-            connection.ConnectionString = CovetConnectionStringKeywords.Split(_connectionString, _factory?.Options ?? new CovetPoolOptions()).ProviderConnectionString;
-        return ask(connection);
-    }
 
     /// <summary>Closes every idle physical connection of this connection's pool; borrowed ones close when returned.</summary>
     public static void ClearPool(CovetDbConnection connection) => connection.ResolvePool().Clear();
