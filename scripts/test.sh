@@ -26,6 +26,7 @@ HANG_TIMEOUT="${COVET_TEST_HANG_TIMEOUT-15m}"
 
 DEFAULT_PROJECTS="tests/Covet.Data.Tests/Covet.Data.Tests.csproj
 integration-tests/Covet.Data.IntegrationTests/Covet.Data.IntegrationTests.csproj
+integration-tests/Covet.Data.ConformanceTests/Covet.Data.ConformanceTests.csproj
 integration-tests/Covet.Data.EntityFrameworkCore.Tests/Covet.Data.EntityFrameworkCore.Tests.csproj
 integration-tests/Covet.Data.EntityFrameworkCore.Pomelo.Tests/Covet.Data.EntityFrameworkCore.Pomelo.Tests.csproj
 integration-tests/Covet.Data.AspNetCore.Tests/Covet.Data.AspNetCore.Tests.csproj"

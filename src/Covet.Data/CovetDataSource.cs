@@ -92,6 +92,9 @@ public sealed class CovetDataSource : DbDataSource
         return _pool.Dialect.CreateConnection(Factory, _pool);
     }
 
+    /// <summary>A batch that borrows a connection for each execution (see <see cref="DbDataSource.CreateBatch"/>).</summary>
+    protected override DbBatch CreateDbBatch() => new CovetDataSourceBatch(CreateDbConnection());
+
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {

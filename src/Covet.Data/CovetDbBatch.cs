@@ -81,16 +81,22 @@ public sealed class CovetDbBatch : DbBatch
     protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior)
     {
         var connection = Bind();
-        try { return CovetDbCommand.WrapIfClosing(_inner.ExecuteReader(behavior & ~CommandBehavior.CloseConnection), behavior, connection); }
+        DbDataReader reader;
+        try { reader = _inner.ExecuteReader(behavior & ~CommandBehavior.CloseConnection); }
         catch (Exception e) when (CovetDbCommand.Observe(connection, e)) { throw; }
+        connection?.Track(reader);
+        return CovetDbCommand.WrapIfClosing(reader, behavior, connection);
     }
 
     /// <inheritdoc />
     protected override async Task<DbDataReader> ExecuteDbDataReaderAsync(CommandBehavior behavior, CancellationToken cancellationToken)
     {
         var connection = Bind();
-        try { return CovetDbCommand.WrapIfClosing(await _inner.ExecuteReaderAsync(behavior & ~CommandBehavior.CloseConnection, cancellationToken).ConfigureAwait(false), behavior, connection); }
+        DbDataReader reader;
+        try { reader = await _inner.ExecuteReaderAsync(behavior & ~CommandBehavior.CloseConnection, cancellationToken).ConfigureAwait(false); }
         catch (Exception e) when (CovetDbCommand.Observe(connection, e)) { throw; }
+        connection?.Track(reader);
+        return CovetDbCommand.WrapIfClosing(reader, behavior, connection);
     }
 
     /// <inheritdoc />
@@ -105,14 +111,13 @@ public sealed class CovetDbBatch : DbBatch
         if (_connection is not CovetDbConnection covet)
         {
             _inner.Connection = _connection;
-            _inner.Transaction = _transaction;
+            _inner.Transaction = _transaction is CovetDbTransaction ct ? ct.Inner : _transaction;
             return null;
         }
         _inner.Connection = covet.PhysicalForExecution("");
         foreach (DbBatchCommand command in _inner.BatchCommands)
             covet.PhysicalForExecution(command.CommandText);
-        var transaction = _transaction as CovetDbTransaction ?? covet.CurrentTransaction;
-        _inner.Transaction = transaction is { IsCompleted: false } t && t.Owner == covet ? t.Inner : null;
+        _inner.Transaction = CovetDbCommand.InnerTransaction(_transaction); // as given: the provider applies its own rule
         return covet;
     }
 }

@@ -42,7 +42,7 @@ public sealed class CovetDbCommand : DbCommand
     [AllowNull]
     public override string CommandText { get => _inner.CommandText; set => _inner.CommandText = value; }
 
-    /// <summary>Seconds before the command times out; Covet's default is <see cref="CovetPoolOptions.DefaultCommandTimeout"/>.</summary>
+    /// <summary>Seconds before the command times out: the provider's own default (or its connection string's), or <see cref="CovetPoolOptions.DefaultCommandTimeout"/> when set.</summary>
     public override int CommandTimeout { get => _inner.CommandTimeout; set => _inner.CommandTimeout = value; }
 
     /// <inheritdoc />
@@ -55,13 +55,34 @@ public sealed class CovetDbCommand : DbCommand
     public override bool DesignTimeVisible { get => _inner.DesignTimeVisible; set => _inner.DesignTimeVisible = value; }
 
     /// <inheritdoc />
-    protected override DbConnection? DbConnection { get => _connection; set => _connection = value; }
+    protected override DbConnection? DbConnection
+    {
+        get => _connection;
+        set
+        {
+            // The change is offered to the provider's command once it is bound, so a provider that refuses a new
+            // connection while the command's reader is open (all three first-class providers do) throws its own
+            // exception. No field of our own: the command object (one per Dapper query) does not grow.
+            if (!ReferenceEquals(value, _connection) && _inner.Connection is not null)
+                _inner.Connection = value is CovetDbConnection covet ? covet.PhysicalOrNull : value;
+            _connection = value;
+        }
+    }
 
     /// <inheritdoc />
     protected override DbParameterCollection DbParameterCollection => _inner.Parameters;
 
     /// <inheritdoc />
-    protected override DbTransaction? DbTransaction { get => _transaction; set => _transaction = value; }
+    protected override DbTransaction? DbTransaction
+    {
+        get => _transaction;
+        set
+        {
+            if (value is CovetDbTransaction { IsDetached: true } detached && detached.Owner.Dialect?.RefusesCompletedTransactionAtSet == true)
+                throw new InvalidOperationException("This transaction has completed; it is no longer usable.");
+            _transaction = value;
+        }
+    }
 
     /// <inheritdoc />
     public override void Cancel() => _inner.Cancel();
@@ -149,7 +170,9 @@ public sealed class CovetDbCommand : DbCommand
             ExceptionDispatchInfo unread;
             try
             {
-                return WrapIfClosing(_inner.ExecuteReader(behavior & ~CommandBehavior.CloseConnection), behavior, connection);
+                var reader = _inner.ExecuteReader(behavior & ~CommandBehavior.CloseConnection);
+                connection?.Track(reader);
+                return WrapIfClosing(reader, behavior, connection);
             }
             catch (Exception e) when (Observe(connection, e) || NeverRead(connection, captured, e, attempt, CancellationToken.None))
             {
@@ -170,6 +193,7 @@ public sealed class CovetDbCommand : DbCommand
             try
             {
                 var reader = await _inner.ExecuteReaderAsync(behavior & ~CommandBehavior.CloseConnection, cancellationToken).ConfigureAwait(false);
+                connection?.Track(reader);
                 return WrapIfClosing(reader, behavior, connection);
             }
             catch (Exception e) when (Observe(connection, e) || NeverRead(connection, captured, e, attempt, cancellationToken))
@@ -208,14 +232,27 @@ public sealed class CovetDbCommand : DbCommand
         var physical = covet.PhysicalForExecution(_inner.CommandText);
         if (!ReferenceEquals(_inner.Connection, physical))
             _inner.Connection = physical;
-        var transaction = _transaction as CovetDbTransaction ?? covet.CurrentTransaction;
-        if (_transaction is not null and not CovetDbTransaction)
-            throw new InvalidOperationException("The command's Transaction is not a transaction of this Covet connection.");
-        var innerTransaction = transaction is { IsCompleted: false } t && t.Owner == covet ? t.Inner : null;
+        var innerTransaction = InnerTransaction(_transaction);
         if (!ReferenceEquals(_inner.Transaction, innerTransaction))
             _inner.Transaction = innerTransaction;
         return covet;
     }
+
+    /// <summary>
+    /// The provider's transaction for the user's <paramref name="transaction"/>, exactly as given: none stays none, another
+    /// connection's stays another connection's, a completed one stays completed, so the provider applies its own rule
+    /// (MySqlConnector and SQLite refuse a foreign or missing transaction before sending anything; Npgsql uses the
+    /// connection's). Only a transaction whose connection was closed is refused here: its provider transaction now
+    /// belongs to the pool, and may sit on a physical connection another borrower holds.
+    /// </summary>
+    internal static DbTransaction? InnerTransaction(DbTransaction? transaction) => transaction switch
+    {
+        null => null,
+        CovetDbTransaction { IsDetached: true } => throw new InvalidOperationException(
+            "The command's transaction has completed: its connection was closed."),
+        CovetDbTransaction covet => covet.Inner,
+        _ => throw new InvalidOperationException("The command's Transaction is not a transaction of this Covet connection."),
+    };
 
     private T Run<T>(CovetDbConnection? connection, Func<DbCommand, T> action)
     {

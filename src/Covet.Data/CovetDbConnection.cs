@@ -17,13 +17,16 @@ namespace Covet.Data;
 /// the physical connection back and reports the leak with the stack trace of the code that opened it.
 /// </remarks>
 [DesignerCategory("")]
-public class CovetDbConnection : DbConnection
+public partial class CovetDbConnection : DbConnection
 {
     private static readonly StateChangeEventArgs ClosedToOpen = new(ConnectionState.Closed, ConnectionState.Open);
     private static readonly StateChangeEventArgs OpenToClosed = new(ConnectionState.Open, ConnectionState.Closed);
+    private static readonly StateChangeEventArgs ClosedToConnecting = new(ConnectionState.Closed, ConnectionState.Connecting);
+    private static readonly StateChangeEventArgs ConnectingToOpen = new(ConnectionState.Connecting, ConnectionState.Open);
+    private static readonly StateChangeEventArgs ConnectingToClosed = new(ConnectionState.Connecting, ConnectionState.Closed);
 
     private readonly CovetProviderFactory? _factory; // the Covet factory (DbProviderFactory of this connection)
-    private readonly bool _poolIsFixed;               // created by a data source: its pool, never another
+    private bool _poolIsFixed;                        // created by a data source: its pool, until a connection string of its own is set
     private CovetPool? _pool;                         // fixed when created by a data source; else resolved from the connection string at Open
     private string _connectionString = "";
 
@@ -32,6 +35,8 @@ public class CovetDbConnection : DbConnection
     private long _lease;
     private CovetDbTransaction? _transaction;
     private StateChangeEventHandler? _stateChange;   // own field: an open without handlers may complete on another thread
+    private bool _disposed;
+
 
     internal CovetDbConnection(CovetProviderFactory? factory, CovetPool? pool)
     {
@@ -57,9 +62,15 @@ public class CovetDbConnection : DbConnection
         {
             if (_slot is not null)
                 throw new InvalidOperationException("The connection string cannot be changed while the connection is open.");
-            if (_poolIsFixed || _factory is null)
+            if (_factory is null)
                 throw new InvalidOperationException("This connection belongs to a CovetDataSource; its connection string is the data source's.");
-            _connectionString = value ?? "";
+            var text = value ?? "";
+            // Validated now where the provider validates at set time (its own exception), Covet keywords always.
+            if (text.Length > 0)
+                _factory.Validate(text);
+            // A data source's connection given a string of its own leaves the data source, as the providers' do.
+            _poolIsFixed = false;
+            _connectionString = text;
             _pool = null;
         }
     }
@@ -77,7 +88,7 @@ public class CovetDbConnection : DbConnection
     public override int ConnectionTimeout => TemplateOrNull()?.ConnectionTimeout ?? 15;
 
     /// <inheritdoc />
-    public override string ServerVersion => Physical.ServerVersion;
+    public override string ServerVersion => _slot is null ? WithClosedProviderConnection(static c => c.ServerVersion) : Physical.ServerVersion;
 
     /// <summary>The Covet factory (so <c>DbProviderFactories.GetFactory(connection)</c> returns Covet, not the inner provider).</summary>
     protected override DbProviderFactory? DbProviderFactory => _factory ?? _pool?.OwnerFactory;
@@ -113,6 +124,9 @@ public class CovetDbConnection : DbConnection
         }
     }
 
+    /// <summary>The physical connection while open and not reclaimed, else null.</summary>
+    internal DbConnection? PhysicalOrNull => _slot is { } slot && Volatile.Read(ref slot.Lease) == _lease ? slot.Physical : null;
+
     /// <summary>The physical connection for a command about to execute; marks the session as needing a reset when the command may change it.</summary>
     internal DbConnection PhysicalForExecution(string? commandText = null)
     {
@@ -125,11 +139,23 @@ public class CovetDbConnection : DbConnection
 
     internal CovetDbTransaction? CurrentTransaction => _transaction is { IsCompleted: false } t ? t : null;
 
-    // A known pool decides (null: the provider connection string sets its own timeout); otherwise the factory's default.
+    /// <summary>The dialect of the pool this connection borrows from, once known.</summary>
+    internal Providers.ProviderDialect? Dialect => _pool?.Dialect;
+
+    // What a new command's timeout is: Covet's DefaultCommandTimeout when the user set it (and the provider connection
+    // string does not), otherwise what the provider's own connection gives its commands (its default or its connection
+    // string's); a connection without a string: the factory's option, or the provider's command default (null).
     internal int? DefaultCommandTimeout =>
+        _pool is { } pool ? pool.CommandTimeoutSeconds ?? pool.ProviderCommandTimeout
+        : _factory is not null && !string.IsNullOrEmpty(_connectionString) ? ResolvePool() is var p ? p.CommandTimeoutSeconds ?? p.ProviderCommandTimeout : null
+        : _factory?.DefaultCommandTimeoutSeconds;
+
+    // Batches: the providers give a batch no connection-derived timeout, so only Covet's option, when set, applies.
+    internal int? DefaultBatchTimeout =>
         _pool is { } pool ? pool.CommandTimeoutSeconds
         : _factory is not null && !string.IsNullOrEmpty(_connectionString) ? ResolvePool().CommandTimeoutSeconds
         : _factory?.DefaultCommandTimeoutSeconds;
+
 
     /// <summary>A connection-level error was seen while using the physical connection: it must never be re-pooled.</summary>
     internal void ObserveError(Exception exception)
@@ -141,55 +167,38 @@ public class CovetDbConnection : DbConnection
         }
     }
 
-    /// <summary>
-    /// What the dialect will need to prove that a failure of the command about to run came before the server read it
-    /// (<see cref="Providers.ProviderDialect.CaptureBeforeCommand"/>); null when no retry could be allowed anyway: inside
-    /// a transaction (a retry elsewhere would run outside it), enlisted in a System.Transactions transaction, or a
-    /// dialect that can prove nothing. No I/O.
-    /// </summary>
-    internal object? CaptureForRetry()
-    {
-        if (_slot is not { } slot || CurrentTransaction is not null || slot.EnlistedIn is not null || Transaction.Current is not null)
-            return null;
-        return slot.Pool.Dialect.CaptureBeforeCommand(slot.Physical);
-    }
-
-    /// <summary>Whether a failed command provably never reached the server's execution, so it may run on another connection.</summary>
-    internal bool NeverReadByServer(object? captured, Exception exception, CancellationToken cancellationToken) =>
-        captured is not null && !cancellationToken.IsCancellationRequested && _slot is { } slot && slot.Pool.Dialect.FailedBeforeUserCommand(captured, exception);
-
-    /// <summary>
-    /// After <see cref="NeverReadByServer"/>: gives the dead physical connection back (it is destroyed) and takes another
-    /// from the same pool, through the usual checkout and its validation; the logical connection stays open. When no other
-    /// connection can be had, the logical connection is closed and <paramref name="failure"/> is rethrown unchanged.
-    /// </summary>
-    internal async ValueTask ReplaceDeadConnectionAsync(System.Runtime.ExceptionServices.ExceptionDispatchInfo failure, bool async, CancellationToken cancellationToken)
-    {
-        var slot = _slot!;
-        var pool = slot.Pool;
-        slot.Broken = true; // the server ended the session (the dialect's proof); ObserveError has normally marked it already
-        _slot = null;
-        pool.Return(slot, _lease, pendingRollback: null);
-        try
-        {
-            var (next, lease) = await pool.AcquireAsync(this, async, cancellationToken).ConfigureAwait(false);
-            Attach(next, lease);
-        }
-        catch (Exception)
-        {
-            OnStateChange(OpenToClosed);
-            failure.Throw();
-            throw; // unreachable
-        }
-    }
-
     /// <inheritdoc />
     public override void Open()
     {
+        if (_slot is not null && _slot.Pool.Dialect.OpenWhenOpenIsNoOp)
+            return;
         var pool = BeginOpen();
-        if (!pool.TryAcquireReady(this, out var slot, out var lease))
+        if (pool.TryAcquireReady(this, out var slot, out var lease))
+        {
+            EndOpen(slot, lease);
+            return;
+        }
+        var connecting = RaiseConnecting(pool);
+        try
+        {
             (slot, lease) = pool.AcquireAsync(this, async: false, CancellationToken.None).GetAwaiter().GetResult();
-        EndOpen(slot, lease);
+        }
+        catch when (connecting)
+        {
+            OnStateChange(ConnectingToClosed);
+            throw;
+        }
+        EndOpen(slot, lease, connecting);
+    }
+
+    // MySqlConnector raises Closed→Connecting before it connects and Connecting→Open (or →Closed) after; Covet raises the
+    // same pair around a checkout that must wait or open, and both at once for a ready idle connection.
+    private bool RaiseConnecting(CovetPool pool)
+    {
+        if (_stateChange is null || !pool.Dialect.RaisesConnecting)
+            return false;
+        OnStateChange(ClosedToConnecting);
+        return true;
     }
 
     /// <inheritdoc />
@@ -200,9 +209,13 @@ public class CovetDbConnection : DbConnection
         // Errors still arrive as a faulted task, as with an async method.
         try
         {
+            if (_slot is not null && _slot.Pool.Dialect.OpenWhenOpenIsNoOp)
+                return Task.CompletedTask;
             var pool = BeginOpen();
             if (cancellationToken.IsCancellationRequested)
-                return Task.FromCanceled(cancellationToken);
+                return pool.Dialect.CancelledOpenThrowsOperationCanceled
+                    ? Task.FromException(new OperationCanceledException(cancellationToken))
+                    : Task.FromCanceled(cancellationToken);
             if (_stateChange is null)
             {
                 // No StateChange handler to raise on the caller's path: the pool may also open this connection from
@@ -222,27 +235,74 @@ public class CovetDbConnection : DbConnection
 
     private async Task OpenSlowAsync(CovetPool pool, CancellationToken cancellationToken)
     {
-        var (slot, lease) = await pool.AcquireAsync(this, async: true, cancellationToken).ConfigureAwait(false);
-        EndOpen(slot, lease);
+        var connecting = RaiseConnecting(pool);
+        PooledConnection slot;
+        long lease;
+        try
+        {
+            (slot, lease) = await pool.AcquireAsync(this, async: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch when (connecting)
+        {
+            OnStateChange(ConnectingToClosed);
+            throw;
+        }
+        EndOpen(slot, lease, connecting);
     }
 
     private CovetPool BeginOpen()
     {
         if (_slot is not null)
             throw new InvalidOperationException("The connection is already open.");
+        if (_disposed && _factory is not null && Providers.ProviderDialect.For(_factory.Inner).OpenAfterDisposeThrows)
+            throw new ObjectDisposedException(GetType().Name);
         return ResolvePool();
     }
 
-    private void EndOpen(PooledConnection slot, long lease)
+    private void EndOpen(PooledConnection slot, long lease, bool connecting = false)
     {
         Attach(slot, lease);
-        OnStateChange(ClosedToOpen);
+        if (_stateChange is not null && slot.Pool.Dialect.ClosesWhenOpenHandlerThrows)
+        {
+            try
+            {
+                RaiseOpened(slot, connecting);
+            }
+            catch
+            {
+                // Npgsql closes the connection again when a handler of its Open event throws.
+                var stateChange = _stateChange;
+                _stateChange = null;
+                try { Close(); } finally { _stateChange = stateChange; }
+                throw;
+            }
+            return;
+        }
+        RaiseOpened(slot, connecting);
+    }
+
+    private void RaiseOpened(PooledConnection slot, bool connecting)
+    {
+        if (connecting)
+        {
+            OnStateChange(ConnectingToOpen);
+        }
+        else if (_stateChange is not null && slot.Pool.Dialect.RaisesConnecting)
+        {
+            OnStateChange(ClosedToConnecting);
+            OnStateChange(ConnectingToOpen);
+        }
+        else
+        {
+            OnStateChange(ClosedToOpen);
+        }
     }
 
     /// <summary>The pool checked <paramref name="slot"/> out to this connection (possibly from another thread, before it
     /// completes the task this connection's OpenAsync returned).</summary>
     internal void Attach(PooledConnection slot, long lease)
     {
+        slot.Readers = null; // a reclaimed borrower never closed its readers: they are not this borrower's
         _slot = slot;
         _lease = lease;
     }
@@ -262,6 +322,8 @@ public class CovetDbConnection : DbConnection
     {
         if (_slot is not { } slot)
             return;
+        if (Volatile.Read(ref slot.Lease) == _lease) // reclaimed meanwhile: the slot and its readers are someone else's now
+            CloseReaders(slot);
         var pendingRollback = CurrentTransaction?.Inner;
         _transaction?.Detach();
         _transaction = null;
@@ -281,7 +343,10 @@ public class CovetDbConnection : DbConnection
     protected override void Dispose(bool disposing)
     {
         if (disposing)
+        {
             Close();
+            _disposed = true;
+        }
         base.Dispose(disposing);
     }
 
@@ -295,9 +360,33 @@ public class CovetDbConnection : DbConnection
     /// <inheritdoc />
     public override void ChangeDatabase(string databaseName)
     {
+        if (_slot is null)
+        {
+            WithClosedProviderConnection(c => { c.ChangeDatabase(databaseName); return 0; });
+            return;
+        }
         var physical = PhysicalForExecution();
-        physical.ChangeDatabase(databaseName);
-        _slot!.DatabaseChanged = true;
+        var slot = _slot!;
+        slot.DatabaseChanged = true; // never re-pooled: resets do not restore the database everywhere
+        if (!slot.Pool.Dialect.ChangeDatabaseReopens)
+        {
+            physical.ChangeDatabase(databaseName);
+            return;
+        }
+        // Npgsql changes the database by closing and reopening: the same events, and a failed reopen leaves it closed.
+        OnStateChange(OpenToClosed);
+        try
+        {
+            physical.ChangeDatabase(databaseName);
+        }
+        catch
+        {
+            var stateChange = _stateChange;
+            _stateChange = null; // the Open→Closed event was raised already
+            try { Close(); } finally { _stateChange = stateChange; }
+            throw;
+        }
+        OnStateChange(ClosedToOpen);
     }
 
     /// <inheritdoc />
@@ -335,7 +424,13 @@ public class CovetDbConnection : DbConnection
     }
 
     /// <inheritdoc />
-    public override void EnlistTransaction(Transaction? transaction) => PhysicalForExecution().EnlistTransaction(transaction);
+    public override void EnlistTransaction(Transaction? transaction)
+    {
+        if (_slot is null)
+            WithClosedProviderConnection(c => { c.EnlistTransaction(transaction); return 0; });
+        else
+            PhysicalForExecution().EnlistTransaction(transaction);
+    }
 
     /// <inheritdoc />
     protected override DbCommand CreateDbCommand()
@@ -351,16 +446,19 @@ public class CovetDbConnection : DbConnection
     public override bool CanCreateBatch => InnerFactory.CanCreateBatch;
 
     /// <inheritdoc />
-    protected override DbBatch CreateDbBatch() => new CovetDbBatch(this, InnerFactory.CreateBatch(), DefaultCommandTimeout);
+    protected override DbBatch CreateDbBatch() => new CovetDbBatch(this, InnerFactory.CreateBatch(), DefaultBatchTimeout);
 
     /// <inheritdoc />
-    public override DataTable GetSchema() => Physical.GetSchema();
+    public override DataTable GetSchema() => _slot is null ? WithClosedProviderConnection(static c => c.GetSchema()) : Physical.GetSchema();
 
     /// <inheritdoc />
-    public override DataTable GetSchema(string collectionName) => Physical.GetSchema(collectionName);
+    public override DataTable GetSchema(string collectionName) =>
+        _slot is null ? WithClosedProviderConnection(c => c.GetSchema(collectionName)) : Physical.GetSchema(collectionName);
 
     /// <inheritdoc />
-    public override DataTable GetSchema(string collectionName, string?[] restrictionValues) => Physical.GetSchema(collectionName, restrictionValues);
+    public override DataTable GetSchema(string collectionName, string?[] restrictionValues) =>
+        _slot is null ? WithClosedProviderConnection(c => c.GetSchema(collectionName, restrictionValues)) : Physical.GetSchema(collectionName, restrictionValues);
+
 
     /// <summary>Closes every idle physical connection of this connection's pool; borrowed ones close when returned.</summary>
     public static void ClearPool(CovetDbConnection connection) => connection.ResolvePool().Clear();
@@ -380,7 +478,7 @@ public class CovetDbConnection : DbConnection
             return pool;
         if (_poolIsFixed)
             throw new ObjectDisposedException(nameof(CovetDataSource), "The data source of this connection has been disposed.");
-        if (string.IsNullOrEmpty(_connectionString))
+        if (string.IsNullOrEmpty(_connectionString) && !Providers.ProviderDialect.For(_factory!.Inner).OpensWithoutConnectionString)
             throw new InvalidOperationException("The ConnectionString property has not been initialized.");
         return _pool = _factory!.GetPool(_connectionString);
     }

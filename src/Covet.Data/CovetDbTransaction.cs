@@ -26,8 +26,15 @@ public sealed class CovetDbTransaction : DbTransaction
 
     internal bool IsCompleted { get; private set; }
 
-    /// <inheritdoc />
-    protected override DbConnection? DbConnection => _connection;
+    /// <summary>The connection was closed with this transaction open: the pool owns (and rolls back) the provider's transaction.</summary>
+    internal bool IsDetached { get; private set; }
+
+    /// <summary>The Covet connection; null once the provider's own transaction says it has none (MySqlConnector and SQLite after completion) or the connection was closed.</summary>
+    protected override DbConnection? DbConnection => _connection is null || Inner.Connection is null ? null : _connection;
+
+    /// <summary>What the provider throws for a transaction used after its connection closed (never touching the provider's transaction, which the pool owns now).</summary>
+    internal Exception ClosedConnectionError() => Owner.Dialect?.TransactionOfClosedConnection()
+        ?? new InvalidOperationException("This transaction has completed; it is no longer usable: its connection was closed.");
 
     /// <inheritdoc />
     public override IsolationLevel IsolationLevel => Inner.IsolationLevel;
@@ -38,6 +45,8 @@ public sealed class CovetDbTransaction : DbTransaction
     /// <inheritdoc />
     public override void Commit()
     {
+        if (IsDetached)
+            throw ClosedConnectionError();
         Run(Inner.Commit);
         Complete();
     }
@@ -45,6 +54,8 @@ public sealed class CovetDbTransaction : DbTransaction
     /// <inheritdoc />
     public override void Rollback()
     {
+        if (IsDetached)
+            throw ClosedConnectionError();
         Run(Inner.Rollback);
         Complete();
     }
@@ -52,6 +63,8 @@ public sealed class CovetDbTransaction : DbTransaction
     /// <inheritdoc />
     public override async Task CommitAsync(CancellationToken cancellationToken = default)
     {
+        if (IsDetached)
+            throw ClosedConnectionError();
         try
         {
             await Inner.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -66,6 +79,8 @@ public sealed class CovetDbTransaction : DbTransaction
     /// <inheritdoc />
     public override async Task RollbackAsync(CancellationToken cancellationToken = default)
     {
+        if (IsDetached)
+            throw ClosedConnectionError();
         try
         {
             await Inner.RollbackAsync(cancellationToken).ConfigureAwait(false);
@@ -78,36 +93,36 @@ public sealed class CovetDbTransaction : DbTransaction
     }
 
     /// <inheritdoc />
-    public override void Save(string savepointName) => Inner.Save(savepointName);
+    public override void Save(string savepointName) => Live().Save(savepointName);
 
     /// <inheritdoc />
-    public override void Rollback(string savepointName) => Inner.Rollback(savepointName);
+    public override void Rollback(string savepointName) => Live().Rollback(savepointName);
 
     /// <inheritdoc />
-    public override void Release(string savepointName) => Inner.Release(savepointName);
+    public override void Release(string savepointName) => Live().Release(savepointName);
 
     /// <inheritdoc />
-    public override Task SaveAsync(string savepointName, CancellationToken cancellationToken = default) => Inner.SaveAsync(savepointName, cancellationToken);
+    public override Task SaveAsync(string savepointName, CancellationToken cancellationToken = default) => Live().SaveAsync(savepointName, cancellationToken);
 
     /// <inheritdoc />
-    public override Task RollbackAsync(string savepointName, CancellationToken cancellationToken = default) => Inner.RollbackAsync(savepointName, cancellationToken);
+    public override Task RollbackAsync(string savepointName, CancellationToken cancellationToken = default) => Live().RollbackAsync(savepointName, cancellationToken);
 
     /// <inheritdoc />
-    public override Task ReleaseAsync(string savepointName, CancellationToken cancellationToken = default) => Inner.ReleaseAsync(savepointName, cancellationToken);
+    public override Task ReleaseAsync(string savepointName, CancellationToken cancellationToken = default) => Live().ReleaseAsync(savepointName, cancellationToken);
+
+    private DbTransaction Live() => IsDetached ? throw ClosedConnectionError() : Inner;
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (disposing && !IsCompleted)
+        if (disposing && _connection is not null)
         {
-            if (_connection is not null)
-            {
-                // Disposing an unfinished transaction rolls it back, as the providers do.
-                Run(Inner.Dispose);
-                Complete();
-            }
-            // Detached (the connection was closed): the pool owns the inner transaction and rolls it back.
+            // Disposing an unfinished transaction rolls it back, as the providers do; a finished one is disposed too, so the
+            // provider's transaction answers afterwards as its own would (Npgsql: ObjectDisposedException).
+            Run(Inner.Dispose);
+            Complete();
         }
+        // Detached (the connection was closed): the pool owns the inner transaction and rolls it back.
         base.Dispose(disposing);
     }
 
@@ -123,6 +138,7 @@ public sealed class CovetDbTransaction : DbTransaction
     {
         _connection = null;
         IsCompleted = true;
+        IsDetached = true;
     }
 
     private void Complete() => IsCompleted = true;

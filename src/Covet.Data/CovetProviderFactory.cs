@@ -9,15 +9,19 @@ namespace Covet.Data;
 /// pools. Register it with <c>DbProviderFactories.RegisterFactory("Covet.Npgsql", factory)</c> for config-driven apps.
 /// </summary>
 /// <remarks>
-/// The factory keeps one pool per provider connection string (the string without Covet's keywords). When two strings
-/// differ only in Covet keywords they share one pool, configured by whichever opened first.
+/// The factory keeps one pool per distinct connection string, Covet keywords included, as the providers key their pools
+/// by the whole string: two strings that differ only in Covet keywords get two pools, each with its own settings.
 /// </remarks>
 public sealed class CovetProviderFactory : DbProviderFactory
 {
-    // Raw connection string (as users pass it, Covet keywords included) → pool: the lookup on every Open is one dictionary hit.
+    // Connection string as users pass it (Covet keywords included) → its own pool: the lookup on every Open is one
+    // dictionary hit. A string that is invalid never gets a pool, so it is rejected every time.
     private readonly ConcurrentDictionary<string, CovetPool> _poolsByRawString = new();
-    private readonly ConcurrentDictionary<string, CovetPool> _poolsByProviderString = new();
     private readonly Lock _createLock = new();
+
+    // Strings already validated at set time (bounded: a process that builds endless distinct strings validates each again).
+    private readonly ConcurrentDictionary<string, byte> _validated = new();
+    private const int MaxValidatedStrings = 1024;
 
     /// <summary>Decorates <paramref name="inner"/>; <paramref name="options"/> are the defaults that connection-string keywords override.</summary>
     /// <exception cref="CovetConfigurationException">An option is out of range.</exception>
@@ -29,7 +33,7 @@ public sealed class CovetProviderFactory : DbProviderFactory
         Inner = inner;
         Options = (options ?? new CovetPoolOptions()).Clone();
         Options.Validate();
-        DefaultCommandTimeoutSeconds = (int)Math.Ceiling(Options.DefaultCommandTimeout.TotalSeconds);
+        DefaultCommandTimeoutSeconds = Options.DefaultCommandTimeout is { } timeout ? (int)Math.Ceiling(timeout.TotalSeconds) : null;
     }
 
     /// <summary>The provider's own factory.</summary>
@@ -38,7 +42,7 @@ public sealed class CovetProviderFactory : DbProviderFactory
     /// <summary>Default options of this factory's pools (a copy: later changes to the object passed in have no effect).</summary>
     public CovetPoolOptions Options { get; }
 
-    internal int DefaultCommandTimeoutSeconds { get; }
+    internal int? DefaultCommandTimeoutSeconds { get; }
 
     /// <summary>Creates a closed <see cref="CovetDbConnection"/>.</summary>
     public override DbConnection CreateConnection() => Providers.ProviderDialect.For(Inner).CreateConnection(this, null);
@@ -78,7 +82,7 @@ public sealed class CovetProviderFactory : DbProviderFactory
     public override DbDataSource CreateDataSource(string connectionString) => new CovetDataSource(this, connectionString);
 
     /// <summary>Statistics of every pool this factory created.</summary>
-    public IReadOnlyList<CovetPoolStatistics> GetStatistics() => _poolsByProviderString.Values.Select(PoolIdentity.StatisticsOf).ToList();
+    public IReadOnlyList<CovetPoolStatistics> GetStatistics() => _poolsByRawString.Values.Distinct().Select(PoolIdentity.StatisticsOf).ToList();
 
     /// <summary>Closes the idle connections of the pool for <paramref name="connectionString"/>; borrowed ones close when returned.</summary>
     public void ClearPool(string connectionString)
@@ -90,7 +94,7 @@ public sealed class CovetProviderFactory : DbProviderFactory
     /// <summary>Closes the idle connections of every pool of this factory; borrowed ones close when returned.</summary>
     public void ClearAllPools()
     {
-        foreach (var pool in _poolsByProviderString.Values)
+        foreach (var pool in _poolsByRawString.Values.Distinct())
             pool.Clear();
     }
 
@@ -100,14 +104,32 @@ public sealed class CovetProviderFactory : DbProviderFactory
             return pool;
         lock (_createLock)
         {
+            if (_poolsByRawString.TryGetValue(connectionString, out pool) && !pool.IsDisposed)
+                return pool;
             var (providerString, options) = CovetConnectionStringKeywords.Split(connectionString, Options);
-            if (!_poolsByProviderString.TryGetValue(providerString, out pool) || pool.IsDisposed)
-            {
-                pool = new CovetPool(Inner, providerString, options, this, connectionString);
-                _poolsByProviderString[providerString] = pool;
-            }
+            pool = new CovetPool(Inner, providerString, options, this, connectionString);
             _poolsByRawString[connectionString] = pool;
             return pool;
         }
+    }
+
+    /// <summary>
+    /// Checks a connection string when it is set, as the provider checks its own: Covet keywords and their values (a
+    /// <see cref="CovetConfigurationException"/> naming the keyword), then the provider's part on an unopened provider
+    /// connection, so a provider that validates at set time throws its own exception now.
+    /// </summary>
+    internal void Validate(string connectionString)
+    {
+        if (_poolsByRawString.ContainsKey(connectionString) || _validated.ContainsKey(connectionString))
+            return;
+        var (providerString, options) = CovetConnectionStringKeywords.Split(connectionString, Options);
+        options.Validate();
+        using (var probe = Inner.CreateConnection())
+        {
+            if (probe is not null)
+                probe.ConnectionString = providerString;
+        }
+        if (_validated.Count < MaxValidatedStrings)
+            _validated.TryAdd(connectionString, 0);
     }
 }

@@ -31,8 +31,12 @@ public sealed class CovetPoolOptions
     /// </summary>
     public TimeSpan MaxLifetime { get; set; } = TimeSpan.FromMinutes(30);
 
-    /// <summary>Command timeout given to commands created through Covet unless the command, or the provider connection string, sets one. Default 60 s.</summary>
-    public TimeSpan DefaultCommandTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// Command timeout given to commands created through Covet unless the command, or the provider connection string, sets
+    /// one. Default unset (null): commands keep the provider's own timeout (its default, or its connection string's), as
+    /// without Covet. Must be positive when set.
+    /// </summary>
+    public TimeSpan? DefaultCommandTimeout { get; set; }
 
     /// <summary>Test a connection before handing it out (pre-ping). Default true.</summary>
     public bool PrePing { get; set; } = true;
@@ -141,7 +145,8 @@ public sealed class CovetPoolOptions
             throw new CovetConfigurationException(nameof(MinPoolSize), $"MinPoolSize ({MinPoolSize}) must not exceed MaxPoolSize ({MaxPoolSize}).");
         Positive(AcquireTimeout, nameof(AcquireTimeout));
         Positive(ValidationTimeout, nameof(ValidationTimeout));
-        Positive(DefaultCommandTimeout, nameof(DefaultCommandTimeout));
+        if (DefaultCommandTimeout is { } commandTimeout)
+            Positive(commandTimeout, nameof(DefaultCommandTimeout));
         Positive(MaintenanceInterval, nameof(MaintenanceInterval));
         NotNegative(IdleTimeout, nameof(IdleTimeout));
         NotNegative(MaxLifetime, nameof(MaxLifetime));

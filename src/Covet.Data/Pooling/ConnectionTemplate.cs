@@ -11,6 +11,19 @@ namespace Covet.Data.Pooling;
 internal sealed class ConnectionTemplate(DbProviderFactory factory, string providerConnectionString, DbDataSource? physicalSource)
 {
     private DbConnection? _connection;
+    private int _commandTimeout = -1; // -1: not asked yet; a race asks twice and gets the same answer
+
+    /// <summary>What the provider's own connection gives a new command as its timeout (its default, or its connection string's).</summary>
+    public int CommandTimeout(ProviderDialect dialect)
+    {
+        var timeout = Volatile.Read(ref _commandTimeout);
+        if (timeout < 0)
+        {
+            using var probe = Create(); // not the shared template: creating a command may touch the connection's state
+            Volatile.Write(ref _commandTimeout, timeout = dialect.CommandTimeoutOf(probe));
+        }
+        return timeout;
+    }
 
     public DbConnection Connection => Volatile.Read(ref _connection) ?? Interlocked.CompareExchange(ref _connection, Create(), null) ?? _connection!;
 

@@ -42,8 +42,12 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     public string OriginalConnectionString { get; }
     /// <summary>The string physical connections are opened with (the driver's pooling off, its connect timeout capped).</summary>
     internal string PhysicalConnectionString { get; }
-    /// <summary>Command timeout to give commands created through Covet; null when the provider connection string sets its own.</summary>
+    /// <summary>Covet's DefaultCommandTimeout for commands created through Covet; null when unset or the provider connection string sets its own.</summary>
     public int? CommandTimeoutSeconds { get; }
+    /// <summary>The command timeout the provider's own connection gives a new command (its default, or its connection string's).</summary>
+    public int ProviderCommandTimeout => _template.CommandTimeout(Dialect);
+    /// <summary>False where the provider would not pool this connection string (SQLite in memory, Pooling=false): every return destroys.</summary>
+    internal bool KeepsIdle { get; }
     internal PoolClock Clock { get; }
     internal ILogger Logger { get; }
     internal bool LeakDetection { get; }      // LeakDetectionThreshold > 0: checkouts note where they come from
@@ -91,9 +95,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         LeakDetection = options.LeakDetectionThreshold > TimeSpan.Zero;
         ResetEnabled = options.ResetSessionOnReturn && Dialect.CanReset(options);
         QueueReset = ResetEnabled && Dialect.CanQueueReset(PhysicalConnectionString, options);
-        CommandTimeoutSeconds = Dialect.ConnectionStringSetsCommandTimeout(providerConnectionString)
-            ? null
-            : (int)Math.Ceiling(options.DefaultCommandTimeout.TotalSeconds);
+        // Conformance: Covet's DefaultCommandTimeout only when the user set it; otherwise the provider's own.
+        CommandTimeoutSeconds = options.DefaultCommandTimeout is { } commandTimeout && !Dialect.ConnectionStringSetsCommandTimeout(providerConnectionString)
+            ? (int)Math.Ceiling(commandTimeout.TotalSeconds)
+            : null;
+        KeepsIdle = Dialect.KeepsIdle(providerConnectionString); // conformance: what the provider does not pool, Covet does not either
         _template = new ConnectionTemplate(factory, providerConnectionString, physicalSource);
         Name = options.PoolName ?? _template.DescribeWithoutSecrets(Dialect);
 

@@ -89,6 +89,13 @@ internal sealed class PooledConnection
     /// <summary>The borrower called ChangeDatabase: never re-pool (resets do not restore the database everywhere).</summary>
     public bool DatabaseChanged;
 
+    /// <summary>
+    /// Readers that Covet's commands handed out to the current borrower (a DbDataReader, or a List of them where SQLite
+    /// allows several): closed by the borrower's Close before the return. Kept here, on the long-lived slot, so the
+    /// logical connection (the open → close cycle's only allocation) does not grow. Written by the borrower alone.
+    /// </summary>
+    public object? Readers;
+
     /// <summary>A connection-level error was seen: never re-pool.</summary>
     public volatile bool Broken;
 

@@ -59,6 +59,11 @@ internal sealed class ReturnPath(CovetPool pool)
             pool.Destroy(connection, "returned busy or out of sync");
             return;
         }
+        if (!pool.KeepsIdle)
+        {
+            pool.Destroy(connection, "not pooled by the provider"); // an in-memory SQLite database dies with its connection, as without Covet
+            return;
+        }
         if (!pool.ResetEnabled && pool.Dialect.InTransaction(connection.Physical))
             connection.NeedsReset = connection.RollbackOnly = true; // reset off, but a transaction is never inherited
         // A borrower that ran commands paid round trips: one more look at the socket at the next checkout costs it ~1 µs,

@@ -13,6 +13,7 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
     private readonly Func<DbConnection, CancellationToken, Task<bool>>? _ping;
     private readonly Func<DbConnection, CancellationToken, Task>? _reset;
     private readonly MySql.MySqlConnectorSocketAccess? _sockets;
+    private readonly Func<DbConnection, bool>? _busy;
 
     public MySqlConnectorDialect(DbProviderFactory factory)
     {
@@ -24,6 +25,7 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
             ?? (Bind<ValueTask>(connectionType, "ResetConnectionAsync") is { } reset ? (c, t) => reset(c, t).AsTask() : null);
         if (_reset is null)
             throw new NotSupportedException("This MySqlConnector version has no ResetConnectionAsync(CancellationToken): Covet cannot reset sessions between borrowers.");
+        _busy = BindBusy(connectionType);
     }
 
     public override string Name => "mysql";
@@ -31,6 +33,42 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
     public override bool CanProbeSocket => _sockets is not null;
 
     public override SocketState ProbeSocket(DbConnection connection) => _sockets?.Probe(connection) ?? SocketState.Unknown;
+
+    public override bool RaisesConnecting => true;
+
+    public override bool CancelledOpenThrowsOperationCanceled => true;
+
+    public override bool OpensWithoutConnectionString => true;
+
+    public override bool OpenAfterDisposeThrows => true;
+
+    public override Exception TransactionOfClosedConnection() => new ObjectDisposedException("MySqlTransaction");
+
+    // The driver's own state: a reader still active or a command still running on the session (a reader read to its end
+    // but never closed keeps the session busy, and every later command would fail with "already in use").
+    public override bool IsReusable(DbConnection connection) => _busy is null || !_busy(connection);
+
+    private static Func<DbConnection, bool>? BindBusy(Type? connectionType)
+    {
+        const System.Reflection.BindingFlags flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public;
+        var hasActiveReader = connectionType?.GetProperty("HasActiveReader", flags);
+        var activeCommandId = connectionType?.GetProperty("ActiveCommandId", flags);
+        if (hasActiveReader?.PropertyType != typeof(bool) || activeCommandId?.PropertyType != typeof(int?))
+            return null; // another driver version: the readers Covet tracks are still closed before return
+        var connection = Expression.Parameter(typeof(DbConnection));
+        var typed = Expression.Convert(connection, connectionType!);
+        var body = Expression.OrElse(
+            Expression.Property(typed, hasActiveReader),
+            Expression.NotEqual(Expression.Coalesce(Expression.Property(typed, activeCommandId), Expression.Constant(0)), Expression.Constant(0)));
+        try
+        {
+            return Expression.Lambda<Func<DbConnection, bool>>(body, connection).Compile();
+        }
+        catch (Exception e) when (e is InvalidOperationException or MemberAccessException)
+        {
+            return null;
+        }
+    }
 
     public override string PhysicalConnectionString(DbProviderFactory factory, string providerConnectionString, CovetPoolOptions options)
     {

@@ -21,6 +21,18 @@ internal sealed class PostgresDialect : ProviderDialect
 
     public override string Name => "postgresql";
 
+    public override bool OpenAfterDisposeThrows => true;
+
+    public override bool ChangeDatabaseReopens => true;
+
+    public override bool ClosesWhenOpenHandlerThrows => true;
+
+    public override bool ClosesReadersWithClose => true;
+
+    public override bool RefusesCompletedTransactionAtSet => true;
+
+    public override bool CancelledOpenThrowsOperationCanceled => true;
+
     public override bool CanQueueReset(string physicalConnectionString, CovetPoolOptions options)
     {
         if (_pipelining is null || options.ResetQuery is not null)

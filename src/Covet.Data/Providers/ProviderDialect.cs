@@ -152,6 +152,49 @@ internal abstract class ProviderDialect
     /// </summary>
     public virtual bool FailedBeforeUserCommand(object? captured, Exception exception) => false;
 
+    // ---- Conformance: where providers differ from each other, Covet follows the provider (issue 15). ----
+
+    /// <summary>Whether <c>Open()</c> on an open connection returns quietly (SQLite) instead of throwing.</summary>
+    public virtual bool OpenWhenOpenIsNoOp => false;
+
+    /// <summary>Whether the provider raises Closed→Connecting and Connecting→Open (MySqlConnector) rather than Closed→Open.</summary>
+    public virtual bool RaisesConnecting => false;
+
+    /// <summary>Whether an <c>OpenAsync</c> with a cancelled token fails with <see cref="OperationCanceledException"/> itself rather than a cancelled task.</summary>
+    public virtual bool CancelledOpenThrowsOperationCanceled => false;
+
+    /// <summary>Whether a disposed connection refuses to open again (<see cref="ObjectDisposedException"/>).</summary>
+    public virtual bool OpenAfterDisposeThrows => false;
+
+    /// <summary>Whether the connection closes again when a StateChange handler throws on Open (Npgsql).</summary>
+    public virtual bool ClosesWhenOpenHandlerThrows => false;
+
+    /// <summary>Whether Close closes its open readers with <c>Close</c> (Npgsql: reading afterwards is an InvalidOperationException) rather than <c>Dispose</c>.</summary>
+    public virtual bool ClosesReadersWithClose => false;
+
+    /// <summary>Whether setting a command's Transaction to a completed one throws at once (Npgsql).</summary>
+    public virtual bool RefusesCompletedTransactionAtSet => false;
+
+    /// <summary>Whether <c>ChangeDatabase</c> closes and reopens the connection (Npgsql), raising both events.</summary>
+    public virtual bool ChangeDatabaseReopens => false;
+
+    /// <summary>Whether a connection with an empty connection string opens (SQLite: a temporary database; MySqlConnector: its defaults).</summary>
+    public virtual bool OpensWithoutConnectionString => false;
+
+    /// <summary>Whether the provider's own pool would keep connections of this string (false: every close really closes).</summary>
+    public virtual bool KeepsIdle(string providerConnectionString) => true;
+
+    /// <summary>What the provider throws when a transaction is used after its connection was closed.</summary>
+    public virtual Exception TransactionOfClosedConnection() =>
+        new InvalidOperationException("This transaction has completed; it is no longer usable: its connection was closed.");
+
+    /// <summary>The command timeout the provider's own connection gives new commands (its default or its connection string's).</summary>
+    public virtual int CommandTimeoutOf(DbConnection template)
+    {
+        using var command = template.CreateCommand();
+        return command.CommandTimeout;
+    }
+
     /// <summary>Whether a borrower left a transaction open with plain SQL (BEGIN) that the driver can see.</summary>
     public virtual bool InTransaction(DbConnection connection) => false;
 

@@ -14,6 +14,30 @@ internal sealed class SqliteDialect : ProviderDialect
 
     public override bool ResetIsLocal => true;
 
+    public override bool OpenWhenOpenIsNoOp => true;
+
+    public override bool OpensWithoutConnectionString => true;
+
+    // Microsoft.Data.Sqlite pools nothing that lives in memory or is asked not to be pooled: a private in-memory database
+    // must not reach the next borrower, and a shared-cache one must disappear when its last connection closes.
+    public override bool KeepsIdle(string providerConnectionString)
+    {
+        var builder = new DbConnectionStringBuilder { ConnectionString = providerConnectionString };
+        string Get(params string[] keys)
+        {
+            foreach (var key in keys)
+                if (builder.TryGetValue(key, out var value))
+                    return Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)?.Trim() ?? "";
+            return "";
+        }
+        var dataSource = Get("Data Source", "DataSource", "Filename");
+        if (dataSource.Length == 0 || dataSource.Equals(":memory:", StringComparison.OrdinalIgnoreCase))
+            return false;
+        if (Get("Mode").Equals("Memory", StringComparison.OrdinalIgnoreCase))
+            return false;
+        return !Get("Pooling").Equals("false", StringComparison.OrdinalIgnoreCase);
+    }
+
     // SQLite has no server-side code that could create session objects: only a statement naming TEMP (CREATE TEMP
     // TABLE, temp.x) or ATTACH can leave anything the reset removes, so other statements need no reset at all.
     public override bool MayChangeSession(string? commandText) =>

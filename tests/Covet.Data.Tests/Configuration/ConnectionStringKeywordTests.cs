@@ -267,21 +267,40 @@ public sealed class ConnectionStringKeywordTests
     }
 
     [TestMethod]
-    public void Factory_StringsDifferingOnlyInCovetKeywords_ShareOnePool()
+    public void Factory_StringsDifferingOnlyInCovetKeywords_GetAPoolEach_WithTheirOwnSettings()
     {
+        // As the providers key pools by the whole string: the second string's options are honoured, not the first one's.
         var server = new FakeServer();
         var factory = new CovetProviderFactory(new FakeDbProviderFactory(server), new CovetPoolOptions { TimeProvider = new FakeTimeProvider() });
         using (var a = factory.CreateConnection())
         {
-            a.ConnectionString = "Database=shared;Covet.MaxPoolSize=4";
+            a.ConnectionString = "Database=shared;Covet.MaxPoolSize=2";
             a.Open();
         }
-        using var b = factory.CreateConnection();
-        b.ConnectionString = "Database=shared;Covet.LeakDetectionThreshold=5";
+        using var b = (CovetDbConnection)factory.CreateConnection();
+        b.ConnectionString = "Database=shared;Covet.MaxPoolSize=10";
         b.Open();
 
-        Assert.AreEqual(1, server.TotalOpened, "the second string should reuse the first pool's idle connection");
-        Assert.HasCount(1, factory.GetStatistics());
+        Assert.AreEqual(2, server.TotalOpened, "each string has its own pool, so the second opens its own connection");
+        Assert.HasCount(2, factory.GetStatistics());
+        Assert.AreEqual(10, b.GetPoolStatistics().MaxPoolSize);
+    }
+
+    [TestMethod]
+    public void Factory_InvalidCovetValue_IsRejectedEveryTime_EvenAfterAValidStringForTheSameProviderString()
+    {
+        var factory = new CovetProviderFactory(new FakeDbProviderFactory(), new CovetPoolOptions { TimeProvider = new FakeTimeProvider() });
+        using (var a = factory.CreateConnection())
+        {
+            a.ConnectionString = "Database=shared;Covet.MaxPoolSize=2";
+            a.Open();
+        }
+        for (var i = 0; i < 2; i++)
+        {
+            using var b = factory.CreateConnection();
+            var e = Assert.ThrowsExactly<CovetConfigurationException>(() => b.ConnectionString = "Database=shared;Covet.MaxPoolSize=0");
+            StringAssert.Contains(e.Message, "MaxPoolSize");
+        }
     }
 
     [TestMethod]

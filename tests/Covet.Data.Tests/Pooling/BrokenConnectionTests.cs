@@ -75,7 +75,7 @@ public sealed class BrokenConnectionTests
         await using (var connection = await pool.OpenAsync())
         {
             var transaction = await connection.BeginTransactionAsync();
-            await Assert.ThrowsExactlyAsync<FakeDbException>(() => connection.ExecAsync("BREAK"));
+            await Assert.ThrowsExactlyAsync<FakeDbException>(() => connection.ExecAsync("BREAK", transaction));
             await Assert.ThrowsAsync<Exception>(() => transaction.CommitAsync());
         }
         Assert.AreEqual(0, pool.Stats.Total);

@@ -131,7 +131,7 @@ public sealed class SessionResetTests
         await using (var first = await pool.OpenAsync())
         {
             var transaction = await first.BeginTransactionAsync();
-            await first.ExecAsync("SET a = 1");
+            await first.ExecAsync("SET a = 1", transaction);
             Assert.IsTrue(((FakeDbConnection)first.UnderlyingConnection).InTransaction);
             _ = transaction; // left open on purpose
         }
@@ -151,8 +151,8 @@ public sealed class SessionResetTests
         using var pool = Create();
         using (var first = pool.Open())
         {
-            first.BeginTransaction();
-            first.Exec("SET a = 1");
+            var transaction = first.BeginTransaction();
+            first.Exec("SET a = 1", transaction);
         }
         using var second = pool.Open();
         Assert.IsFalse(((FakeDbConnection)second.UnderlyingConnection).InTransaction);
@@ -166,8 +166,8 @@ public sealed class SessionResetTests
         await using var pool = Create(resetQuery: "DISCARD ALL");
         await using (var first = await pool.OpenAsync())
         {
-            await first.BeginTransactionAsync();
-            await first.ExecAsync("SET a = 1");
+            var transaction = await first.BeginTransactionAsync();
+            await first.ExecAsync("SET a = 1", transaction);
         }
         await using var second = await pool.OpenAsync();
 

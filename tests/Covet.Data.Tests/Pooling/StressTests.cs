@@ -201,7 +201,7 @@ public sealed class StressTests
             else if (op < 72)
             {
                 var transaction = sync ? connection.BeginTransaction() : await connection.BeginTransactionAsync();
-                connection.Exec($"SET owner = {worker}");
+                connection.Exec($"SET owner = {worker}", transaction);
                 if (rng.Next(2) == 0)
                 {
                     transaction.Commit();

@@ -32,4 +32,21 @@ internal static class DbExtensions
         command.CommandText = sql;
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    /// <summary>Runs <paramref name="sql"/> in <paramref name="transaction"/> (providers such as SQLite and MySqlConnector, and the fake, refuse a command without it).</summary>
+    public static int Exec(this DbConnection connection, string sql, DbTransaction transaction)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return command.ExecuteNonQuery();
+    }
+
+    public static async Task<int> ExecAsync(this DbConnection connection, string sql, DbTransaction transaction)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return await command.ExecuteNonQueryAsync();
+    }
 }

@@ -130,8 +130,8 @@ public sealed class CommandTests
         Assert.AreEqual(IsolationLevel.ReadCommitted, transaction.IsolationLevel);
         var inner = (FakeDbTransaction)((CovetDbTransaction)transaction).Inner;
 
-        // No Transaction set on the command: the fake would refuse it unless Covet binds the inner transaction.
-        await connection.ExecAsync("SET a = 1");
+        // The command's Transaction is the Covet transaction: Covet hands the provider its own inner transaction.
+        await connection.ExecAsync("SET a = 1", transaction);
         await using (var command = connection.CreateCommand())
         {
             command.CommandText = "SELECT 2";
@@ -146,6 +146,41 @@ public sealed class CommandTests
     }
 
     [TestMethod]
+    public void Transaction_NotSetOnTheCommand_TheProviderRefusesIt_BeforeAnythingIsSent()
+    {
+        // As without Covet: a provider that requires the command's Transaction (SQLite, MySqlConnector, the fake) refuses it.
+        using var pool = TestPool.Create();
+        using var connection = pool.Open();
+        using var transaction = connection.BeginTransaction();
+        Assert.ThrowsExactly<InvalidOperationException>(() => connection.Exec("SET a = 1"));
+        Assert.DoesNotContain("SET a = 1", pool.Server.ExecutedCommands);
+    }
+
+    [TestMethod]
+    public void Transaction_OfAnotherConnection_TheProviderRefusesIt()
+    {
+        using var pool = TestPool.Create();
+        using var a = pool.Open();
+        using var b = pool.Open();
+        using var transaction = a.BeginTransaction();
+        using var command = b.CreateCommand();
+        command.CommandText = "SET a = 1";
+        command.Transaction = transaction;
+        Assert.ThrowsExactly<InvalidOperationException>(() => command.ExecuteNonQuery());
+        Assert.DoesNotContain("SET a = 1", pool.Server.ExecutedCommands);
+    }
+
+    [TestMethod]
+    public void Transaction_AfterCompletion_ConnectionFollowsTheProvider()
+    {
+        using var pool = TestPool.Create();
+        using var connection = pool.Open();
+        var transaction = connection.BeginTransaction();
+        transaction.Commit();
+        Assert.AreEqual(((CovetDbTransaction)transaction).Inner.Connection is null, transaction.Connection is null);
+    }
+
+    [TestMethod]
     public void Transaction_DisposedWithoutCommit_RollsBack()
     {
         using var pool = TestPool.Create();
@@ -155,7 +190,7 @@ public sealed class CommandTests
         {
             Assert.AreEqual(IsolationLevel.Serializable, transaction.IsolationLevel);
             inner = (FakeDbTransaction)((CovetDbTransaction)transaction).Inner;
-            connection.Exec("SET a = 1");
+            connection.Exec("SET a = 1", transaction);
         }
         Assert.IsTrue(inner.IsRolledBack);
         Assert.AreEqual("ROLLBACK", pool.Server.ExecutedCommands[^1]);
@@ -173,17 +208,28 @@ public sealed class CommandTests
     }
 
     [TestMethod]
-    public void CommandTimeout_DefaultIsSixtySeconds()
+    public void CommandTimeout_ByDefault_IsTheProvidersOwn()
     {
+        // DefaultCommandTimeout is unset by default: a drop-in must not change how long queries may run.
         using var pool = TestPool.Create();
+        Assert.IsNull(pool.Source.Options.DefaultCommandTimeout);
         using var closed = pool.Source.CreateConnection();
         using var before = closed.CreateCommand();
-        Assert.AreEqual(60, before.CommandTimeout);
-        Assert.AreEqual(60, ((CovetDbCommand)before).InnerCommand.CommandTimeout);
+        Assert.AreEqual(ProviderDefaultTimeout, before.CommandTimeout);
 
         using var open = pool.Open();
         using var after = open.CreateCommand();
-        Assert.AreEqual(60, ((CovetDbCommand)after).InnerCommand.CommandTimeout);
+        Assert.AreEqual(ProviderDefaultTimeout, ((CovetDbCommand)after).InnerCommand.CommandTimeout);
+        Assert.AreEqual(ProviderDefaultTimeout, pool.Source.Factory.CreateCommand().CommandTimeout);
+    }
+
+    [TestMethod]
+    public void CommandTimeout_WhenTheOptionIsSet_IsApplied()
+    {
+        using var pool = TestPool.Create(o => o.DefaultCommandTimeout = TimeSpan.FromSeconds(60));
+        using var open = pool.Open();
+        using var command = open.CreateCommand();
+        Assert.AreEqual(60, ((CovetDbCommand)command).InnerCommand.CommandTimeout);
         Assert.AreEqual(60, pool.Source.Factory.CreateCommand().CommandTimeout);
     }
 

@@ -137,12 +137,15 @@ public sealed class ConnectionTests
     }
 
     [TestMethod]
-    public void ConnectionString_OfADataSourceConnection_CannotBeChanged()
+    public void ConnectionString_OfADataSourceConnection_SetWhileClosed_LeavesTheDataSource()
     {
+        // As the providers' data-source connections do: a string of its own makes it a factory connection of that string.
         using var pool = TestPool.Create();
         using var connection = pool.Source.CreateConnection();
-        Assert.ThrowsExactly<InvalidOperationException>(() => connection.ConnectionString = pool.Source.ConnectionString,
-            "a data source's connection would silently move to another pool");
+        connection.ConnectionString = "Database=elsewhere";
+        connection.Open();
+        Assert.AreEqual(0, pool.Stats.InUse, "the data source's pool lent nothing");
+        Assert.AreEqual("Database=elsewhere", connection.ConnectionString);
     }
 
     [TestMethod]
@@ -156,10 +159,13 @@ public sealed class ConnectionTests
     }
 
     [TestMethod]
-    public void GetSchema_PassesThroughToTheProvider()
+    public void GetSchema_OfAClosedConnection_IsTheProvidersAnswer()
     {
+        // Closed: asked of an unopened provider connection, so the provider's own answer (here the fake's exception).
         using var pool = TestPool.Create();
         using var connection = pool.Source.CreateConnection();
-        Assert.ThrowsExactly<InvalidOperationException>(() => connection.GetSchema());
+        using var provider = new FakeDbProviderFactory().CreateConnection()!;
+        var expected = Assert.Throws<Exception>(() => provider.GetSchema()).GetType();
+        Assert.AreEqual(expected, Assert.Throws<Exception>(() => connection.GetSchema()).GetType());
     }
 }
