@@ -179,20 +179,38 @@ public sealed class DashboardApiTests
     }
 
     [TestMethod]
-    public async Task PauseResumeDrainResize_Answer501_UntilTheCoreHasLiveOperations()
+    public async Task PauseResumeDrain_ActOnTheRealPool_ResizeAnswers501UntilTheCoreHasReconfigure()
     {
-        await using var pool = new SqlitePool("api-501");
+        await using var pool = new SqlitePool("api-live-real");
         await using var factory = new DashboardFactory(o => o.ActionsPolicy = TestProgram.AdminPolicy);
         var admin = DashboardClient.Admin(factory);
         var token = await admin.PageTokenAsync();
+        var url = $"/covet/api/pools/{pool.Id}";
 
-        foreach (var (action, api) in new[] { ("pause", "CovetPools.PauseAsync"), ("resume", "CovetPools.Resume"), ("drain", "CovetPools.DrainAsync"), ("resize", "CovetPools.Reconfigure") })
-        {
-            var (status, body) = await admin.PostAsync($"/covet/api/pools/{pool.Id}/{action}", token, body: "{\"minPoolSize\":0,\"maxPoolSize\":4}");
-            Assert.AreEqual(HttpStatusCode.NotImplemented, status, action);
-            StringAssert.Contains(body, api);
-        }
+        var (paused, pausedBody) = await admin.PostAsync(url + "/pause", token);
+        Assert.AreEqual(HttpStatusCode.OK, paused, pausedBody);
+        Assert.AreEqual(CovetPoolState.Paused, pool.DataSource.State);
+        Assert.AreEqual("Paused", (await admin.GetJsonAsync(url)).GetProperty("state").GetString());
+        Assert.AreEqual(HttpStatusCode.OK, (await admin.PostAsync(url + "/resume", token)).Status);
+        Assert.AreEqual(CovetPoolState.Running, pool.DataSource.State);
+        Assert.AreEqual("Running", (await admin.GetJsonAsync(url)).GetProperty("state").GetString());
+
+        pool.WarmIdle(3);
+        pool.OpenAndLeak(); // takes one of the three: two idle, one borrowed
+        var (drained, drainBody) = await admin.PostAsync(url + "/drain?timeoutSeconds=0.2", token);
+        Assert.AreEqual(HttpStatusCode.OK, drained, drainBody);
+        var answer = JsonDocument.Parse(drainBody).RootElement;
+        Assert.AreEqual(2, answer.GetProperty("closed").GetInt32(), drainBody);
+        Assert.AreEqual(1, answer.GetProperty("stragglers").GetArrayLength(), drainBody);
+        StringAssert.Contains(drainBody, nameof(SqlitePool.OpenAndLeak));
+        Assert.AreEqual("Paused", (await admin.GetJsonAsync(url)).GetProperty("state").GetString());
+        Assert.AreEqual(1, pool.DataSource.GetStatistics().Total, "only the straggler is left");
+
+        var (status, body) = await admin.PostAsync(url + "/resize", token, body: "{\"minPoolSize\":0,\"maxPoolSize\":4}");
+        Assert.AreEqual(HttpStatusCode.NotImplemented, status);
+        StringAssert.Contains(body, "CovetPools.Reconfigure");
         Assert.AreEqual(HttpStatusCode.NotFound, (await admin.PostAsync("/covet/api/pools/987654321/pause", token)).Status);
+        pool.DataSource.Resume();
     }
 
     [TestMethod]

@@ -5,8 +5,9 @@ namespace Covet.Data.AspNetCore.Tests;
 
 /// <summary>
 /// The real pool source (<see cref="CovetPoolsDashboardSource"/>: real pools, real holders, real Clear) with the live
-/// operations the core does not have yet (pause, resume, drain, resize) recorded instead of performed: it lets the tests
-/// drive the dashboard's action path end to end until the core API lands.
+/// operations (pause, resume, drain, resize) recorded instead of performed: it lets the tests drive the dashboard's
+/// action path end to end, resize included (which the core does not have yet), without changing a real pool's state.
+/// The real pause, resume and drain are tested through <see cref="CovetPoolsDashboardSource"/> itself.
 /// </summary>
 internal sealed class LiveOperationsDouble : IDashboardPools
 {

@@ -4,8 +4,9 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Covet.Data;
 
 /// <summary>
-/// Reports a pool's health: Unhealthy while the circuit is open or no connection can be opened; Degraded when
-/// utilization is high, callers are waiting, or leaks are suspected; Healthy otherwise. The statistics are the data.
+/// Reports a pool's health: Unhealthy while the circuit is open or no connection can be opened; Degraded while the pool
+/// is paused or draining (by hand: it serves no opens, so it is not probed), or when utilization is high, callers are
+/// waiting, or leaks are suspected; Healthy otherwise. The statistics are the data.
 /// </summary>
 public sealed class CovetPoolHealthCheck(CovetDataSource dataSource, CovetHealthCheckOptions? options = null) : IHealthCheck
 {
@@ -17,6 +18,13 @@ public sealed class CovetPoolHealthCheck(CovetDataSource dataSource, CovetHealth
         var stats = dataSource.GetStatistics();
         if (stats.CircuitState == CovetCircuitState.Open)
             return new HealthCheckResult(context.Registration.FailureStatus, $"Pool '{stats.PoolName}': circuit open, database unreachable.", data: Data(stats));
+
+        if (stats.State != CovetPoolState.Running)
+        {
+            // Paused by hand: an open would only wait out the probe timeout, and the database is not what is wrong.
+            var reason = stats.State == CovetPoolState.Paused ? "paused" : "draining";
+            return HealthCheckResult.Degraded($"Pool '{stats.PoolName}': {reason} ({stats.Waiting} callers waiting, {stats.InUse} connections still borrowed).", data: Data(stats));
+        }
 
         if (stats.Idle == 0 && stats.Total < stats.MaxPoolSize)
         {
@@ -61,6 +69,7 @@ public sealed class CovetPoolHealthCheck(CovetDataSource dataSource, CovetHealth
         ["leaksReclaimed"] = stats.LeaksReclaimed,
         ["connectionFailures"] = stats.ConnectionFailures,
         ["circuitState"] = stats.CircuitState.ToString(),
+        ["state"] = stats.State.ToString(),
     };
 }
 

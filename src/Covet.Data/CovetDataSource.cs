@@ -76,6 +76,42 @@ public sealed class CovetDataSource : DbDataSource
     /// <summary>Closes every idle physical connection now; borrowed ones close when returned.</summary>
     public void Clear() => _pool.Clear();
 
+    /// <summary>Whether the pool serves opens, is paused, or is draining (<see cref="CovetPoolState.Running"/> unless paused by hand).</summary>
+    public CovetPoolState State => _pool.State;
+
+    /// <summary>
+    /// Pauses the pool: new opens wait (each still bounded by <see cref="CovetPoolOptions.AcquireTimeout"/>, then a
+    /// <see cref="CovetPoolExhaustedException"/> whose message says the pool is paused), borrowed connections keep working
+    /// and go back to the idle stack when returned, and the pool opens nothing in the background (no warm-up, health check
+    /// or circuit probe). Does nothing when already paused or draining.
+    /// </summary>
+    /// <param name="cancellationToken">Checked before pausing.</param>
+    /// <returns>A task that completes once the pool is paused: every open that starts afterwards waits.</returns>
+    /// <exception cref="ObjectDisposedException">The data source was disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the pool was paused.</exception>
+    public Task PauseAsync(CancellationToken cancellationToken = default) => _pool.Pausing.PauseAsync(cancellationToken);
+
+    /// <summary>
+    /// Serves opens again after <see cref="PauseAsync"/> or <see cref="DrainAsync"/>: the callers waiting meanwhile get
+    /// idle connections or free slots first, oldest first; after a drain they get freshly opened physical connections.
+    /// Does nothing when the pool is running or disposed.
+    /// </summary>
+    public void Resume() => _pool.Pausing.Resume();
+
+    /// <summary>
+    /// Pauses the pool and closes all its physical connections: idle ones now, each borrowed one as it is returned, until
+    /// none is left or <paramref name="timeout"/> passes (on the pool's <see cref="CovetPoolOptions.TimeProvider"/>).
+    /// Afterwards the pool stays paused (<see cref="CovetPoolState.Paused"/>): stragglers returned later are closed too,
+    /// and <see cref="Resume"/> opens fresh connections (after a failover, a credential rotation, a server upgrade).
+    /// </summary>
+    /// <param name="timeout">How long to wait for borrowed connections to come back; <see cref="TimeSpan.Zero"/> closes the idle ones and returns; <see cref="Timeout.InfiniteTimeSpan"/> waits for all.</param>
+    /// <param name="cancellationToken">Stops waiting (the pool stays paused; connections still borrowed are closed when returned).</param>
+    /// <returns>How many connections were closed, whether none is left, and the checkouts still borrowed with their stack traces.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than <see cref="Timeout.InfiniteTimeSpan"/>).</exception>
+    /// <exception cref="ObjectDisposedException">The data source was disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public Task<CovetDrainReport> DrainAsync(TimeSpan timeout, CancellationToken cancellationToken = default) => _pool.Pausing.DrainAsync(timeout, cancellationToken);
+
     /// <summary>Opens the circuit breaker by hand: acquires fail fast until <see cref="ResetCircuit"/> or a successful probe.</summary>
     public void TripCircuit() => _pool.Breaker.Trip();
 

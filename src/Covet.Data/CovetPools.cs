@@ -49,6 +49,48 @@ public static class CovetPools
         return pools.Count;
     }
 
+    /// <summary>
+    /// Pauses the pools named <paramref name="poolName"/> (see <see cref="CovetDataSource.PauseAsync"/>): new opens wait,
+    /// borrowed connections keep working. Returns how many pools matched.
+    /// </summary>
+    /// <param name="poolName">The pool's name, as in <see cref="Names"/>.</param>
+    /// <param name="cancellationToken">Checked before each pool is paused.</param>
+    public static async Task<int> PauseAsync(string poolName, CancellationToken cancellationToken = default)
+    {
+        var pools = Named(poolName);
+        foreach (var pool in pools)
+            await pool.Pausing.PauseAsync(cancellationToken).ConfigureAwait(false);
+        return pools.Count;
+    }
+
+    /// <summary>Resumes the pools named <paramref name="poolName"/> (see <see cref="CovetDataSource.Resume"/>). Returns how many pools matched.</summary>
+    /// <param name="poolName">The pool's name, as in <see cref="Names"/>.</param>
+    public static int Resume(string poolName)
+    {
+        var pools = Named(poolName);
+        foreach (var pool in pools)
+            pool.Pausing.Resume();
+        return pools.Count;
+    }
+
+    /// <summary>
+    /// Drains the pools named <paramref name="poolName"/> together (see <see cref="CovetDataSource.DrainAsync"/>): each is
+    /// paused, its idle connections close now and borrowed ones as they come back, until none is left or the timeout.
+    /// </summary>
+    /// <param name="poolName">The pool's name, as in <see cref="Names"/>.</param>
+    /// <param name="timeout">How long to wait for borrowed connections (zero: close the idle ones and return).</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>One report per matched pool (empty when none matched).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than <see cref="Timeout.InfiniteTimeSpan"/>).</exception>
+    public static async Task<IReadOnlyList<CovetDrainReport>> DrainAsync(string poolName, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "The drain timeout must be zero or more, or Timeout.InfiniteTimeSpan.");
+        return await Task.WhenAll(Named(poolName).Select(p => p.Pausing.DrainAsync(timeout, cancellationToken))).ConfigureAwait(false);
+    }
+
+    private static List<CovetPool> Named(string poolName) => CovetPoolRegistry.Snapshot().Where(p => p.Name == poolName).ToList();
+
     /// <summary>Clears every pool in the process.</summary>
     public static void ClearAll() => CovetDbConnection.ClearAllPools();
 }

@@ -7,13 +7,7 @@ namespace Covet.Data.AspNetCore.Pools;
 /// </summary>
 internal sealed class CovetPoolsDashboardSource : IDashboardPools
 {
-    // The messages of the operations that need the core's live-operations API (issue 14): until it lands they answer 501.
-    internal const string PauseUnavailable =
-        "Pausing a pool needs CovetPools.PauseAsync(poolName), which this version of Covet.Data does not have yet.";
-    internal const string ResumeUnavailable =
-        "Resuming a pool needs CovetPools.Resume(poolName), which this version of Covet.Data does not have yet.";
-    internal const string DrainUnavailable =
-        "Draining a pool needs CovetPools.DrainAsync(poolName, timeout), which this version of Covet.Data does not have yet.";
+    // Resizing needs the core's reconfiguration API (issue 14), which has not landed yet: until it does it answers 501.
     internal const string ResizeUnavailable =
         "Resizing a running pool needs CovetPools.Reconfigure(poolName, options), which this version of Covet.Data does not have yet.";
 
@@ -21,36 +15,25 @@ internal sealed class CovetPoolsDashboardSource : IDashboardPools
     {
         var all = CovetPools.GetStatistics();
         var byName = all.GroupBy(s => s.PoolName).ToDictionary(g => g.Key, g => g.Count());
-        // "Running" until CovetPoolStatistics carries the core's CovetPoolState { Running, Paused, Draining }:
-        // then this becomes s.State.ToString().
-        return all.OrderBy(s => s.PoolId).Select(s => new DashboardPool(s, "Running", byName[s.PoolName])).ToList();
+        return all.OrderBy(s => s.PoolId).Select(s => new DashboardPool(s, s.State.ToString(), byName[s.PoolName])).ToList();
     }
 
     public IReadOnlyList<CovetCheckoutInfo> Holders(long poolId, int max) => CovetPools.GetHolders(NameOf(poolId), max);
 
     public int Clear(long poolId) => CovetPools.Clear(NameOf(poolId));
 
-    // The four below call the core API planned in issue 14 once it exists:
-    //   await CovetPools.PauseAsync(name); CovetPools.Resume(name);
-    //   CovetPools.DrainAsync(name, timeout, ct) -> CovetDrainReport; CovetPools.Reconfigure(name, options with new sizes).
-    public Task PauseAsync(long poolId, CancellationToken cancellationToken)
+    public Task PauseAsync(long poolId, CancellationToken cancellationToken) => CovetPools.PauseAsync(NameOf(poolId), cancellationToken);
+
+    public void Resume(long poolId) => CovetPools.Resume(NameOf(poolId));
+
+    /// <summary>Drains every pool of the name together; the result adds up their reports (stragglers longest first).</summary>
+    public async Task<DashboardDrainResult> DrainAsync(long poolId, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        NameOf(poolId);
-        throw new NotSupportedException(PauseUnavailable);
+        var reports = await CovetPools.DrainAsync(NameOf(poolId), timeout, cancellationToken).ConfigureAwait(false);
+        return new DashboardDrainResult(reports.Sum(r => r.Closed), reports.SelectMany(r => r.Stragglers).OrderByDescending(h => h.Held).ToList());
     }
 
-    public void Resume(long poolId)
-    {
-        NameOf(poolId);
-        throw new NotSupportedException(ResumeUnavailable);
-    }
-
-    public Task<DashboardDrainResult> DrainAsync(long poolId, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        NameOf(poolId);
-        throw new NotSupportedException(DrainUnavailable);
-    }
-
+    // Calls CovetPools.Reconfigure(name, options with new sizes) once the core has it (issue 14).
     public void Resize(long poolId, int minPoolSize, int maxPoolSize)
     {
         NameOf(poolId);

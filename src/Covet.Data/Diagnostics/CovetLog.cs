@@ -61,4 +61,13 @@ internal static partial class CovetLog
 
     [LoggerMessage(6003, LogLevel.Information, "Pool {PoolName}: circuit closed, database reachable again")]
     public static partial void CircuitClosed(ILogger logger, string poolName);
+
+    [LoggerMessage(7001, LogLevel.Information, "Pool {PoolName} paused: new opens wait until it is resumed ({Waiting} already waiting)")]
+    public static partial void PoolPaused(ILogger logger, string poolName, int waiting);
+
+    [LoggerMessage(7002, LogLevel.Information, "Pool {PoolName} resumed: {Served} waiting callers served at once")]
+    public static partial void PoolResumed(ILogger logger, string poolName, int served);
+
+    [LoggerMessage(7003, LogLevel.Information, "Pool {PoolName} drained: {Closed} connections closed, completed {Completed}, {Stragglers} still borrowed (closed when returned); the pool stays paused until resumed")]
+    public static partial void PoolDrained(ILogger logger, string poolName, int closed, bool completed, int stragglers);
 }

@@ -68,6 +68,8 @@ public static class CovetMetrics
             "Attempts to open a physical connection that failed.");
         Meter.CreateObservableGauge("covet.pool.circuit.state", () => Each(p => (int)p.Breaker.State), "{state}",
             "Circuit breaker state: 0 closed, 1 open, 2 half-open.");
+        Meter.CreateObservableGauge("covet.pool.state", () => Each(p => (int)p.State), "{state}",
+            "Pool state: 0 running, 1 paused (opens wait), 2 draining.");
     }
 
     /// <summary>Makes sure the meter exists (its instruments are created on first use of this type).</summary>

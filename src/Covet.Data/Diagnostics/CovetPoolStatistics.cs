@@ -68,6 +68,19 @@ public sealed record CovetPoolStatistics
     public long CircuitRejections { get; init; }
     /// <summary>State of the circuit breaker.</summary>
     public CovetCircuitState CircuitState { get; init; }
+    /// <summary>Whether the pool serves opens (<see cref="CovetPoolState.Running"/>), holds them back, or is draining (see <see cref="CovetDataSource.PauseAsync"/>).</summary>
+    public CovetPoolState State { get; init; }
+}
+
+/// <summary>States of a pool: serving opens, paused by hand, or draining (see <see cref="CovetDataSource.DrainAsync"/>).</summary>
+public enum CovetPoolState
+{
+    /// <summary>Opens are served normally (the default).</summary>
+    Running,
+    /// <summary>New opens wait (each bounded by its acquire timeout); borrowed connections keep working; nothing new is opened in the background.</summary>
+    Paused,
+    /// <summary>Paused, and every connection is being closed: idle ones at once, borrowed ones as they are returned.</summary>
+    Draining,
 }
 
 /// <summary>States of the pool's circuit breaker.</summary>

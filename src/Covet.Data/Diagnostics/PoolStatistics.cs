@@ -64,12 +64,14 @@ internal sealed class PoolStatistics(CovetPool pool)
     public CovetPoolStatistics Snapshot()
     {
         int total, idle, waiting;
+        CovetPoolState state;
         long fast = Interlocked.Read(ref _retiredFastCheckouts);
         lock (pool.Gate)
         {
             total = pool.Total;
             idle = pool.Idle.Count;
             waiting = pool.Waiters.Count;
+            state = pool.State;
             foreach (var c in pool.Slots)
                 fast += Volatile.Read(ref c.FastCheckouts);
         }
@@ -104,6 +106,7 @@ internal sealed class PoolStatistics(CovetPool pool)
             ForgottenConnections = Interlocked.Read(ref counters.ForgottenConnections),
             CircuitRejections = pool.Breaker.Rejections,
             CircuitState = pool.Breaker.State,
+            State = state,
             WarmTarget = Math.Max(pool.Options.MinPoolSize, pool.Sizer.WarmTarget),
         };
     }
@@ -123,8 +126,15 @@ internal sealed class PoolStatistics(CovetPool pool)
         var last = Volatile.Read(ref _lastExhaustedLog);
         if ((last == long.MinValue || pool.Clock.Time.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(1)) && Interlocked.CompareExchange(ref _lastExhaustedLog, now, last) == last)
             CovetLog.PoolExhausted(pool.Logger, pool.Name, pool.Options.AcquireTimeout.TotalSeconds, stats.Total, stats.Idle, stats.InUse, stats.Waiting, stats.MaxPoolSize, holdersText);
+        // A paused pool makes every open wait on purpose: say so first, it is not a sizing problem.
+        var paused = stats.State switch
+        {
+            CovetPoolState.Paused => " because the pool is paused (PauseAsync; Resume serves the waiters)",
+            CovetPoolState.Draining => " because the pool is paused while it drains (DrainAsync; Resume serves the waiters)",
+            _ => "",
+        };
         var message =
-            $"Pool '{pool.Name}': timed out after {pool.Options.AcquireTimeout.TotalSeconds:F1} s waiting for a connection" +
+            $"Pool '{pool.Name}': timed out after {pool.Options.AcquireTimeout.TotalSeconds:F1} s waiting for a connection{paused}" +
             (detail is null ? "" : $" ({detail})") +
             $". Total {stats.Total}, idle {stats.Idle}, in use {stats.InUse}, waiting {stats.Waiting}, max {stats.MaxPoolSize}. " +
             "Raise MaxPoolSize (Covet.MaxPoolSize) or AcquireTimeout (Covet.AcquireTimeout), or find the code holding connections too long. " +

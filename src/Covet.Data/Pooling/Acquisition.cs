@@ -167,8 +167,8 @@ internal sealed class Acquisition(CovetPool pool)
         bool wake;
         lock (pool.Gate)
         {
-            if (pool.Disposed)
-                return null;
+            if (pool.Disposed || pool.State != CovetPoolState.Running)
+                return null; // paused: the slow path queues the caller (a pause is rare; its waiters may cost a state machine)
             if (pool.Idle.Count > 0)
             {
                 if ((ready = pool.TakeReadyIdleLocked(now)) is null)
@@ -205,7 +205,7 @@ internal sealed class Acquisition(CovetPool pool)
     /// <summary>
     /// The slow path's step under the lock: an idle connection (to validate), else one waiting for a background reset
     /// (to reset ourselves: one round trip rather than a new connection or a wait), else a free slot reserved to open a
-    /// connection in, else a queued waiter.
+    /// connection in, else a queued waiter. While the pool is paused or draining, always a queued waiter (see <see cref="Pausing"/>).
     /// </summary>
     private (PooledConnection? Connection, bool Create, Waiter? Waiter) TakeOrReserveOrWait(long start)
     {
@@ -214,7 +214,9 @@ internal sealed class Acquisition(CovetPool pool)
         lock (pool.Gate)
         {
             ObjectDisposedException.ThrowIf(pool.Disposed, pool);
-            if (pool.Idle.Count > 0)
+            if (pool.State != CovetPoolState.Running)
+                outcome = (null, false, pool.Waiters.EnqueueLocked(start, null, default));
+            else if (pool.Idle.Count > 0)
                 outcome = (pool.Idle.Pop(), false, null);
             else if (pool.Returns.TryTakePendingLocked(out var pending))
                 outcome = (pending, false, null);

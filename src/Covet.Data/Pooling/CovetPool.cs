@@ -61,6 +61,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     internal int Generation;                           // bumped by Clear(); older connections are retired
     internal bool Disposed;
     internal bool Parked;                              // housekeeping parked (see Housekeeping); a checkout wakes it
+    internal CovetPoolState State;                     // Running, Paused or Draining (see Pausing); read racily only as a hint
     internal readonly List<PooledConnection> Slots = []; // every live slot, for the leak watch, statistics and shutdown
 
     // --- The parts. ---
@@ -72,6 +73,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     internal readonly TransactionEnlistment Enlistment;
     internal readonly LeakWatch Leaks;
     internal readonly Housekeeping Housekeeping;
+    internal readonly Pausing Pausing;
     internal readonly PoolStatistics Statistics;
     internal readonly PoolCounters Counters = new();
     internal readonly CircuitBreaker Breaker;
@@ -111,6 +113,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         Enlistment = new TransactionEnlistment(this);
         Leaks = new LeakWatch(this);
         Housekeeping = new Housekeeping(this);
+        Pausing = new Pausing(this);
         Statistics = new PoolStatistics(this);
         Breaker = new CircuitBreaker(options.CircuitBreakerFailureThreshold, options.CircuitBreakerBreakDuration, options.TimeProvider, Logger, Name);
         Sizer = new DemandSizer(options, Clock);
@@ -145,7 +148,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     /// The fast path of a checkout: the top idle connection when it needs nothing before use (current generation, not
     /// expired, clean, used within the alive window and not suspect), no ambient transaction and the breaker closed. It
     /// runs synchronously with one read of the coarse clock and no async state machine; false means "take
-    /// <see cref="AcquireAsync"/>", which handles every other case (and nothing was taken).
+    /// <see cref="AcquireAsync"/>", which handles every other case (and nothing was taken), including a paused pool.
     /// </summary>
     public bool TryAcquireReady(object borrower, out PooledConnection connection, out long lease)
     {
@@ -157,8 +160,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         bool wake;
         lock (Gate)
         {
-            if (Disposed || TakeReadyIdleLocked(now) is not { } ready)
-                return false;
+            if (Disposed || State != CovetPoolState.Running || TakeReadyIdleLocked(now) is not { } ready)
+                return false; // paused: the slow path queues the caller
             connection = ready;
             wake = WakeLocked();
         }
@@ -226,7 +229,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Makes a live connection available: to the oldest waiter (who resets it first if it is dirty), else onto the idle
-    /// stack when clean, or into the background-reset queue when dirty.
+    /// stack when clean, or into the background-reset queue when dirty. While paused no waiter is served (the idle stack
+    /// keeps it for <see cref="Pausing.Resume"/>); while draining it is closed.
     /// </summary>
     /// <param name="connection">The connection.</param>
     /// <param name="now">A pool-clock timestamp taken just now, if the caller has one (one clock read less on the return path).</param>
@@ -238,11 +242,11 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             bool stale = false, queueReset = false;
             lock (Gate)
             {
-                if (Disposed || connection.Generation != Generation)
+                if (Disposed || connection.Generation != Generation || State == CovetPoolState.Draining)
                 {
                     stale = true;
                 }
-                else if ((waiter = Waiters.DequeueLiveLocked()) is not null)
+                else if (State == CovetPoolState.Running && (waiter = Waiters.DequeueLiveLocked()) is not null)
                 {
                     connection.State = SlotState.InUse;
                 }
@@ -260,7 +264,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             }
             if (stale)
             {
-                Destroy(connection, IsDisposed ? "pool disposed" : "pool cleared");
+                Destroy(connection, IsDisposed ? "pool disposed" : State == CovetPoolState.Draining ? "pool drained" : "pool cleared");
                 return;
             }
             if (queueReset)
@@ -277,20 +281,29 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     // Slots
     // =====================================================================================================
 
-    /// <summary>Frees a slot: a waiter gets it (to open a connection), otherwise the count goes down.</summary>
+    /// <summary>
+    /// Frees a slot: a waiter gets it (to open a connection), otherwise the count goes down (while paused always: the
+    /// waiters get slots on <see cref="Pausing.Resume"/>; while draining the last slot completes the drain).
+    /// </summary>
     internal void ReleaseSlot()
     {
         while (true)
         {
             Waiter? waiter;
+            TaskCompletionSource? emptied = null;
             lock (Gate)
             {
-                waiter = Disposed ? null : Waiters.DequeueLiveLocked();
+                waiter = Disposed || State != CovetPoolState.Running ? null : Waiters.DequeueLiveLocked();
                 if (waiter is null)
                 {
                     Total--;
-                    return;
+                    emptied = Pausing.OnSlotFreedLocked();
                 }
+            }
+            if (waiter is null)
+            {
+                emptied?.TrySetResult(); // outside the lock: its continuations run asynchronously anyway
+                return;
             }
             if (waiter.TryHand(null))
                 return;
@@ -361,14 +374,20 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     {
         lock (Gate)
         {
-            Generation++;
             if (dispose)
                 Disposed = true;
-            var none = 0;
-            var idle = Idle.TakeWhere(ref none, static (PooledConnection _, ref int _) => true);
-            Returns.TakeAllPendingLocked(idle);
-            return idle;
+            return TakeAllIdleLocked();
         }
+    }
+
+    /// <summary>Retires every connection of the current generation (borrowed ones close when returned) and takes the idle and pending ones. Under <see cref="Gate"/>.</summary>
+    internal List<PooledConnection> TakeAllIdleLocked()
+    {
+        Generation++;
+        var none = 0;
+        var idle = Idle.TakeWhere(ref none, static (PooledConnection _, ref int _) => true);
+        Returns.TakeAllPendingLocked(idle);
+        return idle;
     }
 
     public void Dispose()

@@ -7,7 +7,9 @@ namespace Covet.Data.Pooling;
 /// One pool's background work, run by the process's <see cref="HousekeepingScheduler"/> each time it is due (every
 /// <see cref="CovetPoolOptions.MaintenanceInterval"/> while the pool is in use): the leak watch, idle-timeout and
 /// max-lifetime eviction (never below the minimum), demand-driven sizing, the periodic health check of idle connections,
-/// warm-up to the minimum, and while the circuit is open, one background probe per visit.
+/// warm-up to the minimum, and while the circuit is open, one background probe per visit. While the pool is paused or
+/// draining (see <see cref="Pausing"/>) it opens nothing: no warm-up, growth, health check or probe; eviction and the
+/// leak watch go on.
 /// </summary>
 /// <remarks>
 /// <para>Contract: <see cref="Run"/> is called only by the scheduler, never concurrently with itself for one pool; it
@@ -40,6 +42,8 @@ internal sealed class Housekeeping(CovetPool pool)
             pool.Leaks.Watch(now);
             EvictIdle(now);
             Resize(now);
+            if (pool.State != CovetPoolState.Running)
+                return NextDue(now); // paused: nothing that opens a connection (Resume wakes the pool)
             var options = pool.Options;
             if (options.HealthCheckInterval > TimeSpan.Zero && pool.Clock.Elapsed(_lastHealthCheck, now) >= options.HealthCheckInterval)
             {
@@ -130,8 +134,8 @@ internal sealed class Housekeeping(CovetPool pool)
         {
             lock (pool.Gate)
             {
-                if (pool.Disposed)
-                    return;
+                if (pool.Disposed || pool.State != CovetPoolState.Running)
+                    return; // paused: no growth
                 delta = Math.Max(0, Math.Min(delta, pool.Options.MaxPoolSize - pool.Total));
                 pool.Total += delta; // reserve the slots, as warm-up does
             }

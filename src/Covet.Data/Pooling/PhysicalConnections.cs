@@ -229,20 +229,20 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
     {
         lock (pool.Gate)
         {
-            if (pool.Disposed || pool.Total >= pool.Options.MaxPoolSize)
-                return false;
+            if (pool.Disposed || pool.State != CovetPoolState.Running || pool.Total >= pool.Options.MaxPoolSize)
+                return false; // paused: the probe opens nothing either
             pool.Total++;
             return true;
         }
     }
 
-    /// <summary>Opens connections in the background up to the minimum, reserving their slots now so concurrent calls do not over-create.</summary>
+    /// <summary>Opens connections in the background up to the minimum, reserving their slots now so concurrent calls do not over-create. Not while paused.</summary>
     public void WarmUp()
     {
         int missing;
         lock (pool.Gate)
         {
-            if (pool.Disposed)
+            if (pool.Disposed || pool.State != CovetPoolState.Running)
                 return;
             missing = Math.Max(0, pool.Options.MinPoolSize - pool.Total);
             pool.Total += missing;

@@ -34,6 +34,21 @@ public sealed class HealthCheckTests
     }
 
     [TestMethod]
+    public async Task HealthCheck_PausedOrDrainedPool_IsDegradedWithoutProbing()
+    {
+        await using var pool = TestPool.Create(o => o.MaxPoolSize = 4);
+        await pool.Source.PauseAsync();
+        var paused = await Check(pool);
+        Assert.AreEqual(HealthStatus.Degraded, paused.Status);
+        StringAssert.Contains(paused.Description, "paused");
+        Assert.AreEqual("Paused", paused.Data["state"]);
+        Assert.AreEqual(0, pool.Server.TotalOpened, "a paused pool is not probed: the open would only wait");
+
+        pool.Source.Resume();
+        Assert.AreEqual(HealthStatus.Healthy, (await Check(pool)).Status);
+    }
+
+    [TestMethod]
     public async Task HealthCheck_OpenCircuit_IsUnhealthy()
     {
         await using var pool = TestPool.Create();

@@ -91,6 +91,11 @@ public sealed class MetricsTests
         Assert.AreEqual(1, listener.Observe("db.client.connection.timeouts"));
         Assert.AreEqual(0, listener.Observe("db.client.connection.pending_requests"));
         Assert.AreEqual(0, listener.Observe("covet.pool.circuit.state"));
+        Assert.AreEqual(0, listener.Observe("covet.pool.state"), "running");
+        await pool.Source.PauseAsync();
+        Assert.AreEqual(1, listener.Observe("covet.pool.state"), "paused");
+        pool.Source.Resume();
+        Assert.AreEqual(0, listener.Observe("covet.pool.state"));
 
         foreach (var connection in new[] { a, c, d })
             await connection.DisposeAsync();
