@@ -37,7 +37,26 @@ internal sealed class PoolStatistics(CovetPool pool)
         return true;
     }
 
-    public void RecordAcquire(TimeSpan waited)
+    /// <summary>Records a slow-path checkout (its acquire time from <paramref name="start"/>, precise clock) and lends the slot.</summary>
+    public long CheckOut(PooledConnection connection, object borrower, Health.CheckoutSite site, long start)
+    {
+        RecordAcquire(pool.Clock.Time.GetElapsedTime(start));
+        return Lend(connection, borrower, site, pool.Clock.Now());
+    }
+
+    /// <summary>Records a fast-path checkout (it waited for nothing: counted on its slot, not timed) and lends the slot.</summary>
+    public long CheckOutFast(PooledConnection connection, object borrower, Health.CheckoutSite site, long now)
+    {
+        connection.FastCheckouts++; // only the slot's owner (the caller) writes it
+        if (CovetMetrics.WaitTime.Enabled)
+            CovetMetrics.WaitTime.Record(0, CovetMetrics.PoolTag(pool));
+        return Lend(connection, borrower, site, now);
+    }
+
+    private long Lend(PooledConnection connection, object borrower, Health.CheckoutSite site, long now) =>
+        connection.Lend(borrower, site, now, SampleUse(now) || CovetMetrics.UseTime.Enabled ? pool.Clock.Precise() : 0);
+
+    private void RecordAcquire(TimeSpan waited)
     {
         _acquireTime.Record(waited);
         if (CovetMetrics.WaitTime.Enabled)

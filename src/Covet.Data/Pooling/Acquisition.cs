@@ -62,7 +62,7 @@ internal sealed class Acquisition(CovetPool pool)
                 pool.Breaker.ThrowIfRejecting(); // fail fast while the database is down, even when idle (likely dead) connections remain
             transaction = Transaction.Current;
             if (transaction is not null && pool.Enlistment.TryTakeParked(transaction) is { } enlisted)
-                return (enlisted, pool.CheckOut(enlisted, borrower, site, start));
+                return (enlisted, pool.Statistics.CheckOut(enlisted, borrower, site, start));
         }
 
         Activity? activity = null; // only for checkouts that wait or open a connection: the fast path stays span-free
@@ -131,7 +131,7 @@ internal sealed class Acquisition(CovetPool pool)
 
                 if (transaction is not null)
                     pool.Enlistment.Enlist(connection!, transaction);
-                return (connection!, pool.CheckOut(connection!, borrower, site, start));
+                return (connection!, pool.Statistics.CheckOut(connection!, borrower, site, start));
             }
         }
         catch (Exception e) when (activity is not null)
@@ -190,7 +190,7 @@ internal sealed class Acquisition(CovetPool pool)
         {
             if (!mayWait && pool.LeakDetection)
                 site = pool.Leaks.CaptureSite(now);
-            borrower.Attach(ready, pool.CheckOutFast(ready, borrower, site, now));
+            borrower.Attach(ready, pool.Statistics.CheckOutFast(ready, borrower, site, now));
             return Task.CompletedTask;
         }
         // Registered after the waiter is queued, so a returner may have served it already: then the registration is
@@ -242,7 +242,7 @@ internal sealed class Acquisition(CovetPool pool)
     {
         if (!pool.Validation.IsReady(connection, pool.Clock.Now()))
             return false;
-        waiter.Borrower!.Attach(connection, pool.CheckOut(connection, waiter.Borrower!, waiter.Site, waiter.Start));
+        waiter.Borrower!.Attach(connection, pool.Statistics.CheckOut(connection, waiter.Borrower!, waiter.Site, waiter.Start));
         return true;
     }
 

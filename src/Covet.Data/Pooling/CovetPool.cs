@@ -168,32 +168,13 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         if (wake)
             Wake();
         // Taken on the caller's own thread, before any await, so the trace shows the caller.
-        lease = CheckOutFast(connection, borrower, LeakDetection ? Leaks.CaptureSite(now) : default, now);
+        lease = Statistics.CheckOutFast(connection, borrower, LeakDetection ? Leaks.CaptureSite(now) : default, now);
         return true;
     }
 
     /// <summary>The top idle connection, taken, when it may be given out as it is; else null (nothing taken). Under <see cref="Gate"/>.</summary>
     internal PooledConnection? TakeReadyIdleLocked(long now) =>
         Idle.Peek() is { } top && Validation.IsReady(top, now) ? Idle.Pop() : null;
-
-    /// <summary>Records a slow-path checkout (its acquire time from <paramref name="start"/>, precise clock) and hands out a new lease.</summary>
-    internal long CheckOut(PooledConnection connection, object borrower, CheckoutSite site, long start)
-    {
-        Statistics.RecordAcquire(Clock.Time.GetElapsedTime(start));
-        return Lend(connection, borrower, site, Clock.Now());
-    }
-
-    /// <summary>Records a fast-path checkout (it waited for nothing: counted, not timed) and hands out a new lease.</summary>
-    internal long CheckOutFast(PooledConnection connection, object borrower, CheckoutSite site, long now)
-    {
-        connection.FastCheckouts++; // only the slot's owner (us) writes it
-        if (CovetMetrics.WaitTime.Enabled)
-            CovetMetrics.WaitTime.Record(0, CovetMetrics.PoolTag(this));
-        return Lend(connection, borrower, site, now);
-    }
-
-    private long Lend(PooledConnection connection, object borrower, CheckoutSite site, long now) =>
-        connection.Lend(borrower, site, now, Statistics.SampleUse(now) || CovetMetrics.UseTime.Enabled ? Clock.Precise() : 0);
 
     // =====================================================================================================
     // Return: the clean path here, the rest in ReturnPath.
