@@ -148,7 +148,7 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
         catch (Exception e)
         {
             pool.Breaker.OnFailure(e);
-            Deadline.DisposeSafely(physical, () => { pool.ReleaseSlot(); slotSettled(); }, pool.Options.ValidationTimeout, pool.Clock.Time);
+            Deadline.DisposeSafely(physical, () => { pool.ReleaseSlot(); slotSettled(); }, pool.Options.ValidationTimeout, TimeProvider.System);
             return false;
         }
         slotSettled();
@@ -221,7 +221,7 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
         {
             Interlocked.Decrement(ref _closing);
             pool.ReleaseSlot();
-        }, pool.Options.ValidationTimeout, pool.Clock.Time);
+        }, pool.Options.ValidationTimeout, TimeProvider.System); // a hung driver is a real-time matter (see Deadline.DisposeSafely)
     }
 
     /// <summary>Reserves a slot for a background open (the circuit probe). False when the pool is full or disposed.</summary>

@@ -77,6 +77,8 @@ internal sealed class Deadline : IDisposable
     /// pool frees its slot there, so a connection the server still counts never has its slot taken by another). If an
     /// abandoned driver call is still running <paramref name="atMost"/> later (a driver that ignores cancellation on a
     /// black-holed network), <paramref name="afterwards"/> runs then anyway: a hung driver must not shrink a pool for good.
+    /// <paramref name="time"/> measures that: real time for a real driver (a pool's fake clock may race ahead of a fake
+    /// driver's completion, which would free a slot whose connection is still open).
     /// </summary>
     public static void DisposeSafely(DbConnection connection, Action? afterwards, TimeSpan atMost, TimeProvider time)
     {
@@ -89,7 +91,7 @@ internal sealed class Deadline : IDisposable
                 DisposeQuietly(c);
                 then?.Run();
             }, (connection, once), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            if (once is not null)
+            if (once is not null && atMost != Timeout.InfiniteTimeSpan)
                 _ = Task.Delay(atMost, time).ContinueWith(static (_, o) => ((RunOnce)o!).Run(), once, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             return;
         }
