@@ -36,6 +36,13 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
 
     private int _closing;        // Interlocked: slots whose connection is being closed (an abandoned driver call may hold one a while)
 
+    /// <summary>
+    /// How long (real time) an abandoned driver call may keep its slot: the validation timeout for a real driver. On a
+    /// fake clock (tests) there is no hung driver, only fake ones waiting for the fake clock, so the slot is held until
+    /// the call ends (the strict cap).
+    /// </summary>
+    private TimeSpan HungDriverBound => pool.Clock.IsCoarse ? pool.Options.ValidationTimeout : Timeout.InfiniteTimeSpan;
+
     /// <summary>Slots being opened in the background.</summary>
     public int Warming => Volatile.Read(ref _warming);
 
@@ -148,7 +155,7 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
         catch (Exception e)
         {
             pool.Breaker.OnFailure(e);
-            Deadline.DisposeSafely(physical, () => { pool.ReleaseSlot(); slotSettled(); }, pool.Options.ValidationTimeout, TimeProvider.System);
+            Deadline.DisposeSafely(physical, () => { pool.ReleaseSlot(); slotSettled(); }, HungDriverBound, TimeProvider.System);
             return false;
         }
         slotSettled();
@@ -221,7 +228,7 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
         {
             Interlocked.Decrement(ref _closing);
             pool.ReleaseSlot();
-        }, pool.Options.ValidationTimeout, TimeProvider.System); // a hung driver is a real-time matter (see Deadline.DisposeSafely)
+        }, HungDriverBound, TimeProvider.System); // a hung driver is a real-time matter (see Deadline.DisposeSafely)
     }
 
     /// <summary>Reserves a slot for a background open (the circuit probe). False when the pool is full or disposed.</summary>
