@@ -65,8 +65,28 @@ public sealed class CovetDataSource : DbDataSource
     /// <summary>The pool's name in logs, metrics and errors (never contains a password).</summary>
     public string PoolName => _pool.Name;
 
-    /// <summary>Effective settings of the pool (options with connection-string keywords applied).</summary>
-    public CovetPoolOptions Options => _pool.Options;
+    /// <summary>
+    /// The settings in force (options with connection-string keywords applied, and any <see cref="Reconfigure"/> since), as a
+    /// copy: changing it changes nothing until it is passed to <see cref="Reconfigure"/>.
+    /// </summary>
+    public CovetPoolOptions Options => _pool.Options.Clone();
+
+    /// <summary>
+    /// Applies new settings to the running pool without dropping a connection. A lowered <see cref="CovetPoolOptions.MaxPoolSize"/>
+    /// closes surplus idle connections now and borrowed ones as they are returned; a raised one serves waiting callers at once;
+    /// a raised <see cref="CovetPoolOptions.MinPoolSize"/> warms up in the background; a new <see cref="CovetPoolOptions.MaxLifetime"/>
+    /// gives every connection a new expiry (with the spread); a new <see cref="CovetPoolOptions.AcquireTimeout"/> applies to opens that
+    /// start afterwards; pre-ping, alive window, leak thresholds and stack-trace mode, breaker and auto-scaling settings apply from
+    /// their next use. The change is logged with old and new values. Start from <see cref="Options"/> (a copy) and change what you need.
+    /// </summary>
+    /// <param name="options">The complete new settings (copied: later changes to the object have no effect).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="CovetConfigurationException">A setting is out of range, or one that cannot change on a running pool
+    /// (<see cref="CovetPoolOptions.PoolName"/>, <see cref="CovetPoolOptions.LoggerFactory"/>, <see cref="CovetPoolOptions.TimeProvider"/>,
+    /// <see cref="CovetPoolOptions.ResetSessionOnReturn"/>, <see cref="CovetPoolOptions.ResetQuery"/>) differs; the message names it.
+    /// Nothing was changed.</exception>
+    /// <exception cref="ObjectDisposedException">The data source was disposed.</exception>
+    public void Reconfigure(CovetPoolOptions options) => _pool.Reconfiguration.Apply(options);
 
     internal CovetPool Pool => _pool;
 

@@ -89,6 +89,49 @@ public static class CovetPools
         return await Task.WhenAll(Named(poolName).Select(p => p.Pausing.DrainAsync(timeout, cancellationToken))).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Applies <paramref name="options"/> to every running pool named <paramref name="poolName"/> (see
+    /// <see cref="CovetDataSource.Reconfigure"/>). Each pool is checked before any is changed, so an invalid set changes none.
+    /// </summary>
+    /// <param name="poolName">The pool's name, as in <see cref="Names"/>.</param>
+    /// <param name="options">The complete new settings (copied).</param>
+    /// <returns>How many pools matched.</returns>
+    /// <exception cref="CovetConfigurationException">A setting is out of range, or one that cannot change live differs for one of the pools; nothing was changed.</exception>
+    public static int Reconfigure(string poolName, CovetPoolOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var pools = Named(poolName);
+        foreach (var pool in pools)
+            pool.Reconfiguration.Check(options);
+        foreach (var pool in pools)
+            pool.Reconfiguration.Apply(options);
+        return pools.Count;
+    }
+
+    /// <summary>
+    /// Changes settings of every running pool named <paramref name="poolName"/>: <paramref name="change"/> edits a copy of each
+    /// pool's options in force (so settings given by each pool's connection-string keywords are kept unless changed), which
+    /// is then applied as by <see cref="CovetDataSource.Reconfigure"/>. Each pool is checked before any is changed.
+    /// </summary>
+    /// <param name="poolName">The pool's name, as in <see cref="Names"/>.</param>
+    /// <param name="change">Edits the copy, e.g. <c>o => o.MaxPoolSize = 50</c>.</param>
+    /// <returns>How many pools matched.</returns>
+    /// <exception cref="CovetConfigurationException">The changed settings are invalid, or change one that cannot change live; nothing was changed.</exception>
+    public static int Reconfigure(string poolName, Action<CovetPoolOptions> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        var pools = Named(poolName);
+        var plans = pools.Select(pool =>
+        {
+            var options = pool.Options.Clone();
+            change(options);
+            return (Pool: pool, Options: pool.Reconfiguration.Check(options));
+        }).ToList();
+        foreach (var (pool, options) in plans)
+            pool.Reconfiguration.Apply(options);
+        return pools.Count;
+    }
+
     private static List<CovetPool> Named(string poolName) => CovetPoolRegistry.Snapshot().Where(p => p.Name == poolName).ToList();
 
     /// <summary>Clears every pool in the process.</summary>

@@ -70,4 +70,7 @@ internal static partial class CovetLog
 
     [LoggerMessage(7003, LogLevel.Information, "Pool {PoolName} drained: {Closed} connections closed, completed {Completed}, {Stragglers} still borrowed (closed when returned); the pool stays paused until resumed")]
     public static partial void PoolDrained(ILogger logger, string poolName, int closed, bool completed, int stragglers);
+
+    [LoggerMessage(7004, LogLevel.Information, "Pool {PoolName} reconfigured: {Changes}")]
+    public static partial void PoolReconfigured(ILogger logger, string poolName, string changes);
 }

@@ -235,6 +235,57 @@ internal sealed class Acquisition(CovetPool pool)
     }
 
     /// <summary>
+    /// Matches the queued waiters, oldest first, with idle connections, connections waiting for a reset and free slots
+    /// (reserved here for the waiter, who opens a connection in it), after the pool began serving again or got room
+    /// (<see cref="Pausing.Resume"/>, a raised maximum). Under the pool lock, so no newcomer reaches the idle stack ahead of
+    /// them; <see cref="HandOver"/> after the lock delivers.
+    /// </summary>
+    public List<(Waiter Waiter, PooledConnection? Connection)> MatchWaitersLocked()
+    {
+        List<(Waiter Waiter, PooledConnection? Connection)> handovers = [];
+        if (pool.Disposed || pool.State != CovetPoolState.Running)
+            return handovers;
+        while (true)
+        {
+            var hasIdle = pool.Idle.Count > 0;
+            var hasPending = !hasIdle && pool.Returns.PendingCountLocked > 0;
+            if (!hasIdle && !hasPending && pool.Total >= pool.Options.MaxPoolSize)
+                break; // nothing left to hand: later returns and freed slots reach the waiters through the return path
+            if (pool.Waiters.DequeueLiveLocked() is not { } waiter)
+                break;
+            PooledConnection? connection = null;
+            if (hasIdle)
+                connection = pool.Idle.Pop();
+            else if (hasPending)
+                pool.Returns.TryTakePendingLocked(out connection!);
+            else
+                pool.Total++; // reserved for the waiter, who opens a connection in it
+            handovers.Add((waiter, connection));
+        }
+        return handovers;
+    }
+
+    /// <summary>Delivers what <see cref="MatchWaitersLocked"/> matched (outside the lock). Returns how many waiters were served.</summary>
+    public int HandOver(List<(Waiter Waiter, PooledConnection? Connection)> handovers)
+    {
+        var served = 0;
+        foreach (var (waiter, connection) in handovers)
+        {
+            if (waiter.TryHand(connection))
+            {
+                served++;
+                continue;
+            }
+            // The waiter gave up (cancelled, expired) meanwhile: what was meant for it goes back (to the next waiter, if any).
+            if (connection is null)
+                pool.ReleaseSlot();
+            else
+                pool.MakeAvailable(connection);
+        }
+        return served;
+    }
+
+    /// <summary>
     /// A bound waiter was handed a connection: when it needs nothing before use, check it out to the waiter's borrower
     /// right here on the returner's thread (its task completes from the work item). False: it needs a ping or a reset first.
     /// </summary>

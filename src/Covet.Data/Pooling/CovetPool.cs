@@ -31,28 +31,31 @@ namespace Covet.Data.Pooling;
 /// </remarks>
 internal sealed class CovetPool : IAsyncDisposable, IDisposable
 {
-    // --- Identity and settings: fixed for the pool's life. ---
+    // --- Identity: fixed for the pool's life. ---
     public string Name { get; }
-    public CovetPoolOptions Options { get; }
     public ProviderDialect Dialect { get; }
     public DbProviderFactory InnerFactory { get; }
     public CovetProviderFactory? OwnerFactory { get; }
     public string ProviderConnectionString { get; }
     /// <summary>The connection string as the user gave it (Covet keywords included).</summary>
     public string OriginalConnectionString { get; }
-    /// <summary>The string physical connections are opened with (the driver's pooling off, its connect timeout capped).</summary>
-    internal string PhysicalConnectionString { get; }
-    /// <summary>Covet's DefaultCommandTimeout for commands created through Covet; null when unset or the provider connection string sets its own.</summary>
-    public int? CommandTimeoutSeconds { get; }
     /// <summary>The command timeout the provider's own connection gives a new command (its default, or its connection string's).</summary>
     public int ProviderCommandTimeout => _template.CommandTimeout(Dialect);
     /// <summary>False where the provider would not pool this connection string (SQLite in memory, Pooling=false): every return destroys.</summary>
     internal bool KeepsIdle { get; }
     internal PoolClock Clock { get; }
     internal ILogger Logger { get; }
-    internal bool LeakDetection { get; }      // LeakDetectionThreshold > 0: checkouts note where they come from
     internal bool ResetEnabled { get; }       // sessions are reset between borrowers
     internal bool QueueReset { get; }         // the driver can send the reset with the next command (Npgsql)
+
+    // --- Settings in force: replaced whole, never mutated, by Reconfiguration (see there for what may change live). ---
+    /// <summary>The options in force: the pool's own copy, never changed in place (a reconfiguration installs a new one).</summary>
+    public CovetPoolOptions Options { get; internal set; }
+    /// <summary>The string physical connections are opened with (the driver's pooling off, its connect timeout capped at the acquire timeout).</summary>
+    internal string PhysicalConnectionString { get; set; }
+    /// <summary>Covet's DefaultCommandTimeout for commands created through Covet; null when unset or the provider connection string sets its own.</summary>
+    public int? CommandTimeoutSeconds { get; internal set; }
+    internal bool LeakDetection { get; set; } // LeakDetectionThreshold > 0: checkouts note where they come from
 
     // --- Guarded by Gate. ---
     internal readonly Lock Gate = new();
@@ -74,6 +77,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     internal readonly LeakWatch Leaks;
     internal readonly Housekeeping Housekeeping;
     internal readonly Pausing Pausing;
+    internal readonly Reconfiguration Reconfiguration;
     internal readonly PoolStatistics Statistics;
     internal readonly PoolCounters Counters = new();
     internal readonly CircuitBreaker Breaker;
@@ -87,36 +91,33 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         options.Validate();
         OriginalConnectionString = originalConnectionString;
         InnerFactory = factory;
-        Options = options;
         OwnerFactory = owner;
         Dialect = ProviderDialect.For(factory);
         ProviderConnectionString = providerConnectionString;
+        Options = options;
         PhysicalConnectionString = Dialect.PhysicalConnectionString(factory, providerConnectionString, options);
+        Reconfiguration.Derive(this, options);
         Clock = new PoolClock(options.TimeProvider);
         Logger = options.LoggerFactory?.CreateLogger("Covet.Data.Pool") ?? NullLogger.Instance;
-        LeakDetection = options.LeakDetectionThreshold > TimeSpan.Zero;
         ResetEnabled = options.ResetSessionOnReturn && Dialect.CanReset(options);
         QueueReset = ResetEnabled && Dialect.CanQueueReset(PhysicalConnectionString, options);
-        // Conformance: Covet's DefaultCommandTimeout only when the user set it; otherwise the provider's own.
-        CommandTimeoutSeconds = options.DefaultCommandTimeout is { } commandTimeout && !Dialect.ConnectionStringSetsCommandTimeout(providerConnectionString)
-            ? (int)Math.Ceiling(commandTimeout.TotalSeconds)
-            : null;
         KeepsIdle = Dialect.KeepsIdle(providerConnectionString); // conformance: what the provider does not pool, Covet does not either
         _template = new ConnectionTemplate(factory, providerConnectionString, physicalSource);
         Name = options.PoolName ?? _template.DescribeWithoutSecrets(Dialect);
 
         Waiters = new WaiterQueue(this);
         Acquisition = new Acquisition(this);
-        Connections = new PhysicalConnections(this, factory, PhysicalConnectionString, physicalSource);
+        Connections = new PhysicalConnections(this, factory, physicalSource);
         Validation = new BorrowerValidation(this);
         Returns = new ReturnPath(this);
         Enlistment = new TransactionEnlistment(this);
         Leaks = new LeakWatch(this);
         Housekeeping = new Housekeeping(this);
         Pausing = new Pausing(this);
+        Reconfiguration = new Reconfiguration(this, physicalSource is not null);
         Statistics = new PoolStatistics(this);
         Breaker = new CircuitBreaker(options.CircuitBreakerFailureThreshold, options.CircuitBreakerBreakDuration, options.TimeProvider, Logger, Name);
-        Sizer = new DemandSizer(options, Clock);
+        Sizer = new DemandSizer(this);
 
         CovetLog.PoolCreated(Logger, Name, options.MinPoolSize, options.MaxPoolSize, Dialect.Name);
         CovetPoolRegistry.Add(this);
@@ -223,7 +224,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             bool stale = false, queueReset = false;
             lock (Gate)
             {
-                if (Disposed || connection.Generation != Generation || State == CovetPoolState.Draining)
+                // Over the maximum (it was lowered live): the pool shrinks as its connections come back.
+                if (Disposed || connection.Generation != Generation || State == CovetPoolState.Draining || Total > Options.MaxPoolSize)
                 {
                     stale = true;
                 }
@@ -245,7 +247,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             }
             if (stale)
             {
-                Destroy(connection, IsDisposed ? "pool disposed" : State == CovetPoolState.Draining ? "pool drained" : "pool cleared");
+                Destroy(connection, IsDisposed ? "pool disposed" : State == CovetPoolState.Draining ? "pool drained"
+                    : connection.Generation != Generation ? "pool cleared" : "pool shrunk");
                 return;
             }
             if (queueReset)
@@ -264,7 +267,8 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Frees a slot: a waiter gets it (to open a connection), otherwise the count goes down (while paused always: the
-    /// waiters get slots on <see cref="Pausing.Resume"/>; while draining the last slot completes the drain).
+    /// waiters get slots on <see cref="Pausing.Resume"/>; while draining the last slot completes the drain; and while the
+    /// pool is above a lowered maximum, so it shrinks to it).
     /// </summary>
     internal void ReleaseSlot()
     {
@@ -274,7 +278,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             TaskCompletionSource? emptied = null;
             lock (Gate)
             {
-                waiter = Disposed || State != CovetPoolState.Running ? null : Waiters.DequeueLiveLocked();
+                waiter = Disposed || State != CovetPoolState.Running || Total > Options.MaxPoolSize ? null : Waiters.DequeueLiveLocked();
                 if (waiter is null)
                 {
                     Total--;

@@ -46,44 +46,15 @@ internal sealed class Pausing(CovetPool pool)
     /// </summary>
     public void Resume()
     {
-        List<(Waiter Waiter, PooledConnection? Connection)> handovers = [];
+        List<(Waiter Waiter, PooledConnection? Connection)> handovers;
         lock (pool.Gate)
         {
             if (pool.Disposed || pool.State == CovetPoolState.Running)
                 return;
             pool.State = CovetPoolState.Running;
-            while (true)
-            {
-                var hasIdle = pool.Idle.Count > 0;
-                var hasPending = !hasIdle && pool.Returns.PendingCountLocked > 0;
-                if (!hasIdle && !hasPending && pool.Total >= pool.Options.MaxPoolSize)
-                    break; // nothing left to hand: later returns and freed slots reach the waiters through the return path
-                if (pool.Waiters.DequeueLiveLocked() is not { } waiter)
-                    break;
-                PooledConnection? connection = null;
-                if (hasIdle)
-                    connection = pool.Idle.Pop();
-                else if (hasPending)
-                    pool.Returns.TryTakePendingLocked(out connection!);
-                else
-                    pool.Total++; // reserved for the waiter, who opens a connection in it
-                handovers.Add((waiter, connection));
-            }
+            handovers = pool.Acquisition.MatchWaitersLocked();
         }
-        var served = 0;
-        foreach (var (waiter, connection) in handovers)
-        {
-            if (waiter.TryHand(connection))
-            {
-                served++;
-                continue;
-            }
-            // The waiter gave up (cancelled, expired) meanwhile: what was meant for it goes back (to the next waiter, if any).
-            if (connection is null)
-                pool.ReleaseSlot();
-            else
-                pool.MakeAvailable(connection);
-        }
+        var served = pool.Acquisition.HandOver(handovers);
         CovetLog.PoolResumed(pool.Logger, pool.Name, served);
         pool.Wake();
     }

@@ -23,7 +23,7 @@ namespace Covet.Data.Pooling;
 /// still running <see cref="CovetPoolOptions.ValidationTimeout"/> after it was abandoned (a black-holed network, where
 /// the server sees nothing of it either) frees its slot then, so a hung driver cannot shrink the pool for good.</para>
 /// </remarks>
-internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory factory, string physicalConnectionString, DbDataSource? physicalSource)
+internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory factory, DbDataSource? physicalSource)
 {
     /// <summary>
     /// The driver's own connect timeout is capped at the acquire timeout (whole seconds), so the two can fire together:
@@ -186,6 +186,7 @@ internal sealed class PhysicalConnections(CovetPool pool, DbProviderFactory fact
         if (physicalSource is not null)
             return physicalSource.CreateConnection();
         var physical = factory.CreateConnection()!;
+        var physicalConnectionString = pool.PhysicalConnectionString; // read once: a reconfiguration may replace it
         if (pool.Options.PasswordProvider is not { } provider)
         {
             physical.ConnectionString = physicalConnectionString;

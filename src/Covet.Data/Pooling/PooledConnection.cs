@@ -33,8 +33,11 @@ internal sealed class PooledConnection
     /// <summary>Pool-clock timestamp (<see cref="PoolClock.Now"/>) of creation; every timestamp of a slot is on that clock.</summary>
     public long CreatedAt { get; }
 
-    /// <summary>Timestamp after which the connection is retired (max lifetime with spread); long.MaxValue when off.</summary>
-    public long ExpiresAt { get; }
+    /// <summary>
+    /// Timestamp after which the connection is retired (max lifetime with spread); long.MaxValue when off. Rewritten when
+    /// MaxLifetime is reconfigured live (a single 64-bit write, so a racy reader sees the old or the new expiry, never a mix).
+    /// </summary>
+    public long ExpiresAt { get; set; }
 
     /// <summary>Last time the connection was known alive: created, validated, reset or returned after use.</summary>
     public long LastUsedAt;

@@ -15,6 +15,8 @@ namespace Covet.Data.Resilience;
 internal sealed class CircuitBreaker(int threshold, TimeSpan breakDuration, TimeProvider time, ILogger logger, string poolName)
 {
     private readonly Lock _lock = new();
+    private volatile int _threshold = threshold;          // replaced by Configure (a live reconfiguration)
+    private TimeSpan _breakDuration = breakDuration;       // guarded by _lock once the breaker is in use
     private volatile CovetCircuitState _state = CovetCircuitState.Closed;
     private int _consecutiveFailures;
     private long _openedAt;
@@ -23,7 +25,22 @@ internal sealed class CircuitBreaker(int threshold, TimeSpan breakDuration, Time
     private bool _halfOpenAttemptInFlight;
     private long _rejections;
 
-    public bool Enabled => threshold > 0;
+    public bool Enabled => _threshold > 0;
+
+    /// <summary>
+    /// New settings from a live reconfiguration: they apply to the next failure and to the current break (its end moves
+    /// with the new duration). Turning the breaker off (threshold 0) closes it at once.
+    /// </summary>
+    public void Configure(int threshold, TimeSpan breakDuration)
+    {
+        lock (_lock)
+        {
+            _threshold = threshold;
+            _breakDuration = breakDuration;
+        }
+        if (threshold == 0 && _state != CovetCircuitState.Closed)
+            Reset();
+    }
     public CovetCircuitState State => _state;
     public long Rejections => Interlocked.Read(ref _rejections);
     public Exception? LastError => _lastError;
@@ -34,7 +51,7 @@ internal sealed class CircuitBreaker(int threshold, TimeSpan breakDuration, Time
         get
         {
             lock (_lock)
-                return _state == CovetCircuitState.Open ? Max(TimeSpan.Zero, breakDuration - time.GetElapsedTime(_openedAt)) : TimeSpan.Zero;
+                return _state == CovetCircuitState.Open ? Max(TimeSpan.Zero, _breakDuration - time.GetElapsedTime(_openedAt)) : TimeSpan.Zero;
         }
     }
 
@@ -50,7 +67,7 @@ internal sealed class CircuitBreaker(int threshold, TimeSpan breakDuration, Time
         {
             if (_state == CovetCircuitState.Closed)
                 return false;
-            if (_state == CovetCircuitState.Open && time.GetElapsedTime(_openedAt) >= breakDuration)
+            if (_state == CovetCircuitState.Open && time.GetElapsedTime(_openedAt) >= _breakDuration)
             {
                 _state = CovetCircuitState.HalfOpen;
                 CovetLog.CircuitHalfOpen(logger, poolName);
@@ -68,7 +85,7 @@ internal sealed class CircuitBreaker(int threshold, TimeSpan breakDuration, Time
     {
         {
             Interlocked.Increment(ref _rejections);
-            var retryAfter = _state == CovetCircuitState.Open ? Max(TimeSpan.Zero, breakDuration - time.GetElapsedTime(_openedAt)) : TimeSpan.Zero;
+            var retryAfter = _state == CovetCircuitState.Open ? Max(TimeSpan.Zero, _breakDuration - time.GetElapsedTime(_openedAt)) : TimeSpan.Zero;
             return new CovetCircuitOpenException(
                 $"Pool '{poolName}': the circuit breaker is open since {_openedAtUtc:O} after {_consecutiveFailures} consecutive connection failures; " +
                 $"failing fast. Next attempt in {retryAfter.TotalSeconds:F1} s. The last error is the inner exception.", _lastError)
@@ -87,7 +104,7 @@ internal sealed class CircuitBreaker(int threshold, TimeSpan breakDuration, Time
             return;
         lock (_lock)
         {
-            if (_state == CovetCircuitState.Open && time.GetElapsedTime(_openedAt) < breakDuration)
+            if (_state == CovetCircuitState.Open && time.GetElapsedTime(_openedAt) < _breakDuration)
                 throw RejectLocked();
         }
     }
@@ -117,7 +134,7 @@ internal sealed class CircuitBreaker(int threshold, TimeSpan breakDuration, Time
             _lastError = error;
             _consecutiveFailures++;
             _halfOpenAttemptInFlight = false;
-            if (_state == CovetCircuitState.HalfOpen || (_state == CovetCircuitState.Closed && _consecutiveFailures >= threshold))
+            if (_state == CovetCircuitState.HalfOpen || (_state == CovetCircuitState.Closed && _consecutiveFailures >= _threshold))
                 OpenLocked(error);
         }
     }
@@ -140,7 +157,7 @@ internal sealed class CircuitBreaker(int threshold, TimeSpan breakDuration, Time
         _state = CovetCircuitState.Open;
         _openedAt = time.GetTimestamp();
         _openedAtUtc = time.GetUtcNow();
-        CovetLog.CircuitOpened(logger, poolName, _consecutiveFailures, _openedAtUtc + breakDuration, error);
+        CovetLog.CircuitOpened(logger, poolName, _consecutiveFailures, _openedAtUtc + _breakDuration, error);
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
