@@ -224,8 +224,9 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
             bool stale = false, queueReset = false;
             lock (Gate)
             {
-                // Over the maximum (it was lowered live): the pool shrinks as its connections come back.
-                if (Disposed || connection.Generation != Generation || State == CovetPoolState.Draining || Total > Options.MaxPoolSize)
+                // More live connections than the maximum (it was lowered live): the pool shrinks as they come back. Live
+                // slots, not Total: slots already being closed are going anyway, and counting them would shrink it below.
+                if (Disposed || connection.Generation != Generation || State == CovetPoolState.Draining || Slots.Count > Options.MaxPoolSize)
                 {
                     stale = true;
                 }

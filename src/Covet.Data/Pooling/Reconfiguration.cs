@@ -88,8 +88,9 @@ internal sealed class Reconfiguration(CovetPool pool, bool hasPhysicalSource)
                 pool.Options = next;
                 pool.PhysicalConnectionString = physicalConnectionString;
                 // Surplus idle connections above a lowered maximum go now, coldest first; the rest of the surplus is
-                // borrowed and goes as it comes back. Their slots are freed by the close, after the lock.
-                var excess = pool.Total - next.MaxPoolSize;
+                // borrowed and goes as it comes back. Their slots are freed by the close, after the lock. Counted in live
+                // slots (Slots), not Total: connections already being closed are going anyway.
+                var excess = pool.Slots.Count - next.MaxPoolSize;
                 surplus = excess > 0 ? pool.Idle.TakeWhere(ref excess, static (PooledConnection _, ref int n) => n-- > 0) : [];
                 foreach (var c in surplus)
                     pool.MarkClosedLocked(c);
