@@ -137,7 +137,7 @@ internal sealed class ReturnPath(CovetPool pool)
                 {
                     // The caller's token bounds the wait but never reaches the driver (see ProviderDialect.ExecuteAsync).
                     await Providers.Deadline.WithinAsync(transaction.RollbackAsync(CancellationToken.None), connection.Physical, pool.Options.ValidationTimeout,
-                        pool.Clock.Time, cancellationToken).ConfigureAwait(false);
+                        pool.Clock.Time, cancellationToken, pool.Dialect).ConfigureAwait(false);
                 }
                 else
                     transaction.Rollback();

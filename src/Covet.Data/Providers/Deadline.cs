@@ -42,9 +42,13 @@ internal sealed class Deadline : IDisposable
     /// <summary>
     /// Awaits a driver operation on <paramref name="connection"/> for at most <paramref name="timeout"/> (pool clock) or
     /// until the caller cancels. If it is still running then, the connection is abandoned (see the class remarks) and a
-    /// <see cref="TimeoutException"/> (timeout) or <see cref="OperationCanceledException"/> (caller) is thrown.
+    /// <see cref="TimeoutException"/> (timeout) or <see cref="OperationCanceledException"/> (caller) is thrown. When the
+    /// timeout fired and <paramref name="sever"/> is given, the connection's socket is cut as well
+    /// (<see cref="ProviderDialect.Sever"/>), so the abandoned call ends at once: for the pool's own work on an open
+    /// connection (ping, reset, rollback), which the pool destroys after a timeout anyway.
     /// </summary>
-    public static async Task<T> WithinAsync<T>(Task<T> operation, DbConnection connection, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    public static async Task<T> WithinAsync<T>(Task<T> operation, DbConnection connection, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken,
+        ProviderDialect? sever = null)
     {
         try
         {
@@ -53,14 +57,17 @@ internal sealed class Deadline : IDisposable
         catch (Exception e) when (e is TimeoutException or OperationCanceledException && !operation.IsCompleted)
         {
             Abandon(connection, operation);
+            if (e is TimeoutException)
+                sever?.Sever(connection); // after Abandon: the call's end (now) is what lets DisposeSafely close the connection
             throw;
         }
     }
 
     /// <inheritdoc cref="WithinAsync{T}"/>
-    public static Task WithinAsync(Task operation, DbConnection connection, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken) =>
+    public static Task WithinAsync(Task operation, DbConnection connection, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken,
+        ProviderDialect? sever = null) =>
         WithinAsync(operation.ContinueWith(static t => { t.GetAwaiter().GetResult(); return true; }, CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default), connection, timeout, time, cancellationToken);
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default), connection, timeout, time, cancellationToken, sever);
 
     private static void Abandon(DbConnection connection, Task operation)
     {

@@ -34,6 +34,9 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
 
     public override SocketState ProbeSocket(DbConnection connection) => _sockets?.Probe(connection) ?? SocketState.Unknown;
 
+    /// <inheritdoc />
+    protected override System.Net.Sockets.Socket? SocketOf(DbConnection connection) => _sockets?.SocketOf(connection);
+
     public override bool RaisesConnecting => true;
 
     public override bool CancelledOpenThrowsOperationCanceled => true;
@@ -94,7 +97,7 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
         {
             // MySqlConnector's ping ignores its token on a black-holed socket: the wait is bounded here instead (and no
             // token reaches the driver, whose cancellation opens a second server connection; see ExecuteAsync).
-            var task = Deadline.WithinAsync(_ping(connection, CancellationToken.None), connection, timeout, options.TimeProvider, cancellationToken);
+            var task = Deadline.WithinAsync(_ping(connection, CancellationToken.None), connection, timeout, options.TimeProvider, cancellationToken, this);
             return async ? await task.ConfigureAwait(false) : task.GetAwaiter().GetResult();
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
@@ -111,7 +114,7 @@ internal sealed class MySqlConnectorDialect : ProviderDialect
             return;
         }
         // No token reaches the driver (see ExecuteAsync): the wait is bounded here.
-        var task = Deadline.WithinAsync(_reset(connection, CancellationToken.None), connection, options.ValidationTimeout, options.TimeProvider, cancellationToken);
+        var task = Deadline.WithinAsync(_reset(connection, CancellationToken.None), connection, options.ValidationTimeout, options.TimeProvider, cancellationToken, this);
         if (async)
             await task.ConfigureAwait(false);
         else

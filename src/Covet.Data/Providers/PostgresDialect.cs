@@ -52,6 +52,9 @@ internal sealed class PostgresDialect : ProviderDialect
 
     public override SocketState ProbeSocket(DbConnection connection) => _sockets?.Probe(connection) ?? SocketState.Unknown;
 
+    /// <inheritdoc />
+    protected override System.Net.Sockets.Socket? SocketOf(DbConnection connection) => _sockets?.SocketOf(connection);
+
     public override object? CaptureBeforeCommand(DbConnection connection) => _pipelining?.ConnectorWithQueuedReset(connection);
 
     public override bool FailedBeforeUserCommand(object? captured, Exception exception) =>

@@ -84,7 +84,7 @@ internal abstract class ProviderDialect
                 // Only the caller's token goes to the driver: cancelling a ping on timeout would make Npgsql send a cancel
                 // request over a second connection, inside the timer's callback, which a black-holed server holds for
                 // seconds. The wait is bounded here instead, and a hung ping's connection is abandoned.
-                await Deadline.WithinAsync(command.ExecuteScalarAsync(cancellationToken), connection, timeout, options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                await Deadline.WithinAsync(command.ExecuteScalarAsync(cancellationToken), connection, timeout, options.TimeProvider, cancellationToken, this).ConfigureAwait(false);
             }
             else
             {
@@ -137,6 +137,34 @@ internal abstract class ProviderDialect
     /// the caller owns with no command running. Never throws.
     /// </summary>
     public virtual SocketState ProbeSocket(DbConnection connection) => SocketState.Unknown;
+
+    /// <summary>The driver's socket under <paramref name="connection"/>, for <see cref="Sever"/>; null where the dialect cannot reach it.</summary>
+    protected virtual Socket? SocketOf(DbConnection connection) => null;
+
+    /// <summary>
+    /// Cuts the socket under a connection whose driver call on the pool's behalf passed its deadline and was abandoned
+    /// (<see cref="Deadline.WithinAsync{T}(Task{T}, DbConnection, TimeSpan, TimeProvider, CancellationToken, ProviderDialect?)"/>):
+    /// the call then fails at once and the connection is let go, instead of the call running into the driver's own
+    /// timeout. That matters for Npgsql, whose command timeout sends a cancel request over a new connection
+    /// <em>synchronously</em>, on a thread-pool thread, and a black-holed network holds it there for seconds (seen as the
+    /// health check's second ping taking a second longer than its deadline: thread-pool starvation on two cores); and for
+    /// MySqlConnector, whose ping has no timeout of its own at all. Only for a connection the pool is about to destroy.
+    /// Never throws.
+    /// </summary>
+    public void Sever(DbConnection connection)
+    {
+        try
+        {
+            if (SocketOf(connection) is not { } socket)
+                return;
+            socket.Shutdown(SocketShutdown.Both); // wakes a pending receive (end of stream) and tells the server at once
+            socket.Dispose();
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Already closed by the driver, or never connected: nothing to cut.
+        }
+    }
 
     /// <summary>
     /// What <see cref="FailedBeforeUserCommand"/> will need, taken just before the first command after checkout runs on
@@ -230,13 +258,13 @@ internal abstract class ProviderDialect
     /// to send <c>KILL QUERY</c> (one more server connection than the pool's maximum), and Npgsql's cancel request would run
     /// inside the caller's callback. The wait is bounded here instead; a statement still running is abandoned with its connection.
     /// </summary>
-    protected static async ValueTask ExecuteAsync(DbConnection connection, string sql, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
+    protected async ValueTask ExecuteAsync(DbConnection connection, string sql, CovetPoolOptions options, bool async, CancellationToken cancellationToken)
     {
         var command = connection.CreateCommand();
         command.CommandText = sql;
         command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(options.ValidationTimeout.TotalSeconds));
         if (async)
-            await Deadline.WithinAsync(command.ExecuteNonQueryAsync(CancellationToken.None), connection, options.ValidationTimeout, options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            await Deadline.WithinAsync(command.ExecuteNonQueryAsync(CancellationToken.None), connection, options.ValidationTimeout, options.TimeProvider, cancellationToken, this).ConfigureAwait(false);
         else
             command.ExecuteNonQuery();
         command.Dispose(); // not on the abandoned path: a command still running is left to its connection

@@ -75,6 +75,9 @@ internal sealed class MySqlConnectorSocketAccess
         return SocketProbe.Probe(socket, _encrypted(session), IsGoodbye);
     }
 
+    /// <summary>The socket under <paramref name="connection"/>, whatever its state (null when there is none to reach).</summary>
+    public Socket? SocketOf(DbConnection connection) => _session(connection) is { } session ? _socket(session) : null;
+
     /// <summary>A packet header (3 bytes length, 1 byte sequence) then 0xFF: an error packet, outside a command the session's end.</summary>
     private static bool IsGoodbye(ReadOnlySpan<byte> head) => head.Length >= 5 && head[4] == 0xFF;
 }

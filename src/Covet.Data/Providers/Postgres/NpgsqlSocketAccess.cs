@@ -99,6 +99,9 @@ internal sealed class NpgsqlSocketAccess
         return SocketProbe.Probe(socket, _encrypted(connector), IsGoodbye);
     }
 
+    /// <summary>The socket under <paramref name="connection"/>, whatever its state (null when there is none to reach).</summary>
+    public Socket? SocketOf(DbConnection connection) => _connector(connection) is { } connector ? _socket(connector) : null;
+
     /// <summary>The first byte of the next message is ErrorResponse: outside a command, that is the session's end.</summary>
     private static bool IsGoodbye(ReadOnlySpan<byte> head) => head[0] == (byte)'E';
 }
