@@ -86,10 +86,11 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
             throw new ArgumentException("The body must be JSON: {\"minPoolSize\": n, \"maxPoolSize\": n}.");
         var pool = Find(id) ?? throw new DashboardPoolNotFoundException(id);
         var min = body.MinPoolSize ?? pool.Statistics.MinPoolSize;
-        if (body.MaxPoolSize < 1 || min < 0 || min > body.MaxPoolSize)
-            throw new ArgumentException($"maxPoolSize must be at least 1 and minPoolSize between 0 and maxPoolSize (got {min}..{body.MaxPoolSize}).");
-        pools.Resize(id, min, body.MaxPoolSize);
-        return Task.FromResult(new ActionJson("resize", id, $"Pool resized to {min}..{body.MaxPoolSize}."));
+        // The sizes are checked by the pool itself (one authority): a refused one is a CovetConfigurationException naming
+        // MinPoolSize or MaxPoolSize, answered 400 below, and no pool of the name was changed.
+        var affected = pools.Resize(id, min, body.MaxPoolSize);
+        return Task.FromResult(new ActionJson("resize", id,
+            (affected == 1 ? "Pool resized" : $"{affected} pools of this name resized") + $" to {min}..{body.MaxPoolSize}.", affected));
     });
 
     /// <summary>The answer of every action while <see cref="CovetDashboardOptions.ActionsPolicy"/> is null.</summary>
@@ -110,10 +111,6 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
         catch (DashboardPoolNotFoundException)
         {
             return NotFound(id);
-        }
-        catch (NotSupportedException e)
-        {
-            return DashboardJsonResults.Json(new { error = e.Message }, statusCode: StatusCodes.Status501NotImplemented);
         }
         catch (Exception e) when (e is ArgumentException or CovetConfigurationException)
         {
