@@ -108,9 +108,9 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
             DashboardLog.Action(logger, action, id, user, result.Message);
             return DashboardJsonResults.Json(result);
         }
-        catch (DashboardPoolNotFoundException)
+        catch (Exception e) when (e is DashboardPoolNotFoundException or ObjectDisposedException)
         {
-            return NotFound(id);
+            return NotFound(id);   // ObjectDisposedException: the pool was disposed between finding it and acting on it
         }
         catch (Exception e) when (e is ArgumentException or CovetConfigurationException)
         {

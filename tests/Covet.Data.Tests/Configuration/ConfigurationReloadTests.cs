@@ -51,8 +51,11 @@ public sealed class ConfigurationReloadTests
     private static IConfigurationRoot Memory(params (string Key, string Value)[] values) =>
         new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
 
-    private static App FakeApp(IConfigurationRoot configuration, string connectionString = "Database=reload", Action<CovetPoolOptions>? configure = null) =>
-        new(configuration, s => s.AddCovetDataSource(new FakeDbProviderFactory(), connectionString, configuration.GetSection("Covet"), configure));
+    // Each app's pool gets a name of its own (the name comes from the connection string): tests run in parallel, and
+    // CovetPools.Reconfigure(name) must not reach another test's pool.
+    private static App FakeApp(IConfigurationRoot configuration, string? connectionString = null, Action<CovetPoolOptions>? configure = null) =>
+        new(configuration, s => s.AddCovetDataSource(new FakeDbProviderFactory(), connectionString ?? $"Database=reload-{Guid.NewGuid():N}",
+            configuration.GetSection("Covet"), configure));
 
     [TestMethod]
     public async Task Reload_ChangesTheRunningPoolsOptions_AndThePoolLogsOldAndNewValuesThroughTheAppsLogger()
@@ -140,7 +143,7 @@ public sealed class ConfigurationReloadTests
     {
         var configureRuns = 0;
         await using var app = FakeApp(Memory(("Covet:MaxPoolSize", "10"), ("Covet:LeakDetectionThreshold", "00:01:00")),
-            "Database=reload;Covet.MaxPoolSize=3", o =>
+            $"Database=reload-{Guid.NewGuid():N};Covet.MaxPoolSize=3", o =>
             {
                 configureRuns++;
                 o.AutoScale = false;   // set in code: a reload keeps it (the delegate runs again)
