@@ -179,7 +179,7 @@ public sealed class DashboardApiTests
     }
 
     [TestMethod]
-    public async Task PauseResumeDrain_ActOnTheRealPool_ResizeAnswers501UntilTheCoreHasReconfigure()
+    public async Task PauseResumeDrain_ActOnTheRealPool()
     {
         await using var pool = new SqlitePool("api-live-real");
         await using var factory = new DashboardFactory(o => o.ActionsPolicy = TestProgram.AdminPolicy);
@@ -206,11 +206,58 @@ public sealed class DashboardApiTests
         Assert.AreEqual("Paused", (await admin.GetJsonAsync(url)).GetProperty("state").GetString());
         Assert.AreEqual(1, pool.DataSource.GetStatistics().Total, "only the straggler is left");
 
-        var (status, body) = await admin.PostAsync(url + "/resize", token, body: "{\"minPoolSize\":0,\"maxPoolSize\":4}");
-        Assert.AreEqual(HttpStatusCode.NotImplemented, status);
-        StringAssert.Contains(body, "CovetPools.Reconfigure");
         Assert.AreEqual(HttpStatusCode.NotFound, (await admin.PostAsync("/covet/api/pools/987654321/pause", token)).Status);
         pool.DataSource.Resume();
+    }
+
+    [TestMethod]
+    public async Task Resize_ReconfiguresTheRealPool_AndARefusedSizeIs400NamingTheSetting()
+    {
+        await using var pool = new SqlitePool("api-resize", maxPoolSize: 5);
+        await using var factory = new DashboardFactory(o => o.ActionsPolicy = TestProgram.AdminPolicy);
+        var admin = DashboardClient.Admin(factory);
+        var token = await admin.PageTokenAsync();
+        var url = $"/covet/api/pools/{pool.Id}";
+        pool.WarmIdle(4);
+
+        // Shrink below the idle count: the surplus idle connections close at once.
+        var (status, body) = await admin.PostAsync(url + "/resize", token, body: "{\"minPoolSize\":1,\"maxPoolSize\":2}");
+        Assert.AreEqual(HttpStatusCode.OK, status, body);
+        Assert.AreEqual(1, JsonDocument.Parse(body).RootElement.GetProperty("poolsAffected").GetInt32(), body);
+        var stats = pool.DataSource.GetStatistics();
+        Assert.AreEqual(2, stats.MaxPoolSize);
+        Assert.AreEqual(1, stats.MinPoolSize);
+        Assert.AreEqual(2, stats.Total, "the surplus idle connections were closed");
+        Assert.AreEqual(2, pool.DataSource.Options.MaxPoolSize);
+        var detail = await admin.GetJsonAsync(url);
+        Assert.AreEqual(2, detail.GetProperty("maxPoolSize").GetInt32());
+        Assert.AreEqual(1, detail.GetProperty("minPoolSize").GetInt32());
+        Assert.AreEqual(pool.Name, pool.DataSource.PoolName, "the rest of the pool's options are kept");
+        Assert.AreEqual(CovetLeakStackTraces.Always, pool.DataSource.Options.LeakStackTraces);
+
+        // Grow while a caller waits at the old maximum: the raised maximum serves it.
+        using var first = pool.DataSource.OpenConnection();
+        using var second = pool.DataSource.OpenConnection();
+        var waiting = pool.DataSource.OpenConnectionAsync().AsTask();
+        while (pool.DataSource.GetStatistics().Waiting == 0)
+            await Task.Delay(5);
+        Assert.AreEqual(HttpStatusCode.OK, (await admin.PostAsync(url + "/resize", token, body: "{\"maxPoolSize\":6}")).Status);
+        await using (var third = await waiting.WaitAsync(TimeSpan.FromSeconds(10)))
+            Assert.AreEqual(System.Data.ConnectionState.Open, third.State);
+        Assert.AreEqual(6, pool.DataSource.GetStatistics().MaxPoolSize);
+        Assert.AreEqual(1, pool.DataSource.GetStatistics().MinPoolSize, "minPoolSize omitted: kept");
+
+        // Refused sizes: 400 with the core's message naming the setting, and nothing changed.
+        foreach (var (json, setting) in new[] { ("{\"minPoolSize\":5,\"maxPoolSize\":2}", "MinPoolSize"), ("{\"minPoolSize\":0,\"maxPoolSize\":0}", "MaxPoolSize"), ("{\"minPoolSize\":-1,\"maxPoolSize\":3}", "MinPoolSize") })
+        {
+            var (bad, badBody) = await admin.PostAsync(url + "/resize", token, body: json);
+            Assert.AreEqual(HttpStatusCode.BadRequest, bad, badBody);
+            StringAssert.Contains(JsonDocument.Parse(badBody).RootElement.GetProperty("error").GetString(), setting, badBody);
+            Assert.AreEqual(6, pool.DataSource.GetStatistics().MaxPoolSize, json);
+            Assert.AreEqual(1, pool.DataSource.GetStatistics().MinPoolSize, json);
+        }
+        Assert.AreEqual(HttpStatusCode.BadRequest, (await admin.PostAsync(url + "/resize", token, body: "not json")).Status);
+        Assert.AreEqual(HttpStatusCode.NotFound, (await admin.PostAsync("/covet/api/pools/987654321/resize", token, body: "{\"maxPoolSize\":3}")).Status);
     }
 
     [TestMethod]
@@ -234,7 +281,7 @@ public sealed class DashboardApiTests
         Assert.AreEqual(HttpStatusCode.OK, (await admin.PostAsync(url + "/resize", token, body: "{\"minPoolSize\":1,\"maxPoolSize\":9}")).Status);
         var (bad, badBody) = await admin.PostAsync(url + "/resize", token, body: "{\"minPoolSize\":5,\"maxPoolSize\":2}");
         Assert.AreEqual(HttpStatusCode.BadRequest, bad);
-        StringAssert.Contains(badBody, "minPoolSize");
+        StringAssert.Contains(badBody, "MinPoolSize");
 
         CollectionAssert.AreEqual(new[] { $"pause {pool.Id}", $"resume {pool.Id}", $"drain {pool.Id} 7", $"resize {pool.Id} 1..9" }, source.Calls.ToArray());
     }

@@ -4,10 +4,10 @@ using Covet.Data.AspNetCore.Pools;
 namespace Covet.Data.AspNetCore.Tests;
 
 /// <summary>
-/// The real pool source (<see cref="CovetPoolsDashboardSource"/>: real pools, real holders, real Clear) with the live
-/// operations (pause, resume, drain, resize) recorded instead of performed: it lets the tests drive the dashboard's
-/// action path end to end, resize included (which the core does not have yet), without changing a real pool's state.
-/// The real pause, resume and drain are tested through <see cref="CovetPoolsDashboardSource"/> itself.
+/// The real pool source (<see cref="CovetPoolsDashboardSource"/>: real pools, real holders, real Clear and Resize) with the
+/// other live operations (pause, resume, drain) recorded instead of performed: it lets the tests drive the dashboard's
+/// action path end to end without changing a real pool's state.
+/// The real pause, resume, drain and resize are tested through <see cref="CovetPoolsDashboardSource"/> itself.
 /// </summary>
 internal sealed class LiveOperationsDouble : IDashboardPools
 {
@@ -49,10 +49,12 @@ internal sealed class LiveOperationsDouble : IDashboardPools
         return Task.FromResult(new DashboardDrainResult(2, Holders(poolId, 10)));
     }
 
-    public void Resize(long poolId, int minPoolSize, int maxPoolSize)
+    public int Resize(long poolId, int minPoolSize, int maxPoolSize)
     {
-        Require(poolId);
+        // Performed on the real pool (it changes nothing but its sizes), recorded once it succeeded.
+        var affected = _real.Resize(poolId, minPoolSize, maxPoolSize);
         Calls.Enqueue($"resize {poolId} {minPoolSize}..{maxPoolSize}");
+        return affected;
     }
 
     private void Require(long poolId)

@@ -15,8 +15,20 @@ public static class CovetServiceCollectionExtensions
     /// <see cref="CovetDbConnection"/> / <see cref="DbConnection"/> created from it with <paramref name="connectionLifetime"/>.
     /// Pool options are bound from <paramref name="configuration"/> when given (keys are <see cref="CovetPoolOptions"/>
     /// property names; time values as TimeSpan strings such as <c>00:00:30</c>), then <paramref name="configure"/> runs;
-    /// they are validated when the app starts.
+    /// they are validated when the app starts. Connection-string keywords (<c>Covet.MaxPoolSize=50</c>) win over both.
     /// </summary>
+    /// <remarks>
+    /// The pool follows reloads of its options (<see cref="IOptionsMonitor{TOptions}"/>: e.g. <c>appsettings.json</c> added with
+    /// <c>reloadOnChange: true</c>): the settings a reload changes are applied to the running pool with
+    /// <see cref="CovetDataSource.Reconfigure"/>, which logs them with old and new values (event 7004); settings it does not
+    /// change keep the value in force (a resize made on the dashboard stays). Connection-string keywords keep winning over
+    /// the section; the pool's <see cref="CovetPoolOptions.LoggerFactory"/> and <see cref="CovetPoolOptions.TimeProvider"/>
+    /// stay those it was created with; <paramref name="configure"/> runs again on each reload. A reload that fails
+    /// validation, or changes a setting that cannot change on a running pool (<see cref="CovetPoolOptions.PoolName"/>,
+    /// <see cref="CovetPoolOptions.ResetSessionOnReturn"/>, <see cref="CovetPoolOptions.ResetQuery"/>), is logged as a
+    /// warning naming the setting (event 8001, category <c>Covet.Data.Configuration</c>) and ignored: the pool keeps its
+    /// options. The subscription ends when the data source is disposed (with the service provider).
+    /// </remarks>
     /// <param name="services">The service collection.</param>
     /// <param name="provider">The provider's own factory, e.g. <c>NpgsqlFactory.Instance</c>.</param>
     /// <param name="connectionString">The provider connection string (Covet keywords allowed).</param>
@@ -49,7 +61,12 @@ public static class CovetServiceCollectionExtensions
         {
             var options = sp.GetRequiredService<IOptionsMonitor<CovetPoolOptions>>().Get(optionsName).Clone();
             options.LoggerFactory ??= sp.GetService<ILoggerFactory>();
-            return CovetDataSource.Create(provider, connectionString, options);
+            var dataSource = CovetDataSource.Create(provider, connectionString, options);
+            var reloads = new ConfigurationReloadSubscription(dataSource, connectionString, options, optionsName,
+                sp.GetRequiredService<IOptionsFactory<CovetPoolOptions>>(), sp.GetServices<IOptionsChangeTokenSource<CovetPoolOptions>>());
+            if (reloads.FollowsAny)
+                dataSource.DisposedFirst = reloads;   // unsubscribed before the pool is disposed (with the service provider)
+            return dataSource;
         }
 
         if (serviceKey is null)

@@ -90,6 +90,12 @@ public sealed class CovetDataSource : DbDataSource
 
     internal CovetPool Pool => _pool;
 
+    /// <summary>
+    /// Something that lives as long as this data source and must stop first when it is disposed: Covet.Data.Extensions' subscription
+    /// to configuration reloads (disposed before the pool, so a reload never reaches a disposed pool). Set once, right after creation.
+    /// </summary>
+    internal IDisposable? DisposedFirst { get; set; }
+
     /// <summary>A snapshot of the pool's counts, latencies, leaks and circuit state.</summary>
     public CovetPoolStatistics GetStatistics() => PoolIdentity.StatisticsOf(_pool);
 
@@ -155,10 +161,17 @@ public sealed class CovetDataSource : DbDataSource
     protected override void Dispose(bool disposing)
     {
         if (disposing)
+        {
+            DisposedFirst?.Dispose();
             _pool.Dispose();
+        }
         base.Dispose(disposing);
     }
 
     /// <inheritdoc />
-    protected override ValueTask DisposeAsyncCore() => _pool.DisposeAsync();
+    protected override ValueTask DisposeAsyncCore()
+    {
+        DisposedFirst?.Dispose();
+        return _pool.DisposeAsync();
+    }
 }

@@ -86,10 +86,11 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
             throw new ArgumentException("The body must be JSON: {\"minPoolSize\": n, \"maxPoolSize\": n}.");
         var pool = Find(id) ?? throw new DashboardPoolNotFoundException(id);
         var min = body.MinPoolSize ?? pool.Statistics.MinPoolSize;
-        if (body.MaxPoolSize < 1 || min < 0 || min > body.MaxPoolSize)
-            throw new ArgumentException($"maxPoolSize must be at least 1 and minPoolSize between 0 and maxPoolSize (got {min}..{body.MaxPoolSize}).");
-        pools.Resize(id, min, body.MaxPoolSize);
-        return Task.FromResult(new ActionJson("resize", id, $"Pool resized to {min}..{body.MaxPoolSize}."));
+        // The sizes are checked by the pool itself (one authority): a refused one is a CovetConfigurationException naming
+        // MinPoolSize or MaxPoolSize, answered 400 below, and no pool of the name was changed.
+        var affected = pools.Resize(id, min, body.MaxPoolSize);
+        return Task.FromResult(new ActionJson("resize", id,
+            (affected == 1 ? "Pool resized" : $"{affected} pools of this name resized") + $" to {min}..{body.MaxPoolSize}.", affected));
     });
 
     /// <summary>The answer of every action while <see cref="CovetDashboardOptions.ActionsPolicy"/> is null.</summary>
@@ -107,13 +108,9 @@ internal sealed class DashboardEndpoints(IDashboardPools pools, PoolHistorySampl
             DashboardLog.Action(logger, action, id, user, result.Message);
             return DashboardJsonResults.Json(result);
         }
-        catch (DashboardPoolNotFoundException)
+        catch (Exception e) when (e is DashboardPoolNotFoundException or ObjectDisposedException)
         {
-            return NotFound(id);
-        }
-        catch (NotSupportedException e)
-        {
-            return DashboardJsonResults.Json(new { error = e.Message }, statusCode: StatusCodes.Status501NotImplemented);
+            return NotFound(id);   // ObjectDisposedException: the pool was disposed between finding it and acting on it
         }
         catch (Exception e) when (e is ArgumentException or CovetConfigurationException)
         {

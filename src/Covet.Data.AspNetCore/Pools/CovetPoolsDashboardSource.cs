@@ -7,10 +7,6 @@ namespace Covet.Data.AspNetCore.Pools;
 /// </summary>
 internal sealed class CovetPoolsDashboardSource : IDashboardPools
 {
-    // Resizing needs the core's reconfiguration API (issue 14), which has not landed yet: until it does it answers 501.
-    internal const string ResizeUnavailable =
-        "Resizing a running pool needs CovetPools.Reconfigure(poolName, options), which this version of Covet.Data does not have yet.";
-
     public IReadOnlyList<DashboardPool> List()
     {
         var all = CovetPools.GetStatistics();
@@ -33,12 +29,17 @@ internal sealed class CovetPoolsDashboardSource : IDashboardPools
         return new DashboardDrainResult(reports.Sum(r => r.Closed), reports.SelectMany(r => r.Stragglers).OrderByDescending(h => h.Held).ToList());
     }
 
-    // Calls CovetPools.Reconfigure(name, options with new sizes) once the core has it (issue 14).
-    public void Resize(long poolId, int minPoolSize, int maxPoolSize)
-    {
-        NameOf(poolId);
-        throw new NotSupportedException(ResizeUnavailable);
-    }
+    /// <summary>
+    /// New sizes for every pool of the name, each keeping the rest of its own options in force (its connection-string
+    /// keywords, a reload's values); the core checks every pool before changing any, so an invalid size changes none and
+    /// its <see cref="CovetConfigurationException"/> names the setting.
+    /// </summary>
+    public int Resize(long poolId, int minPoolSize, int maxPoolSize) =>
+        CovetPools.Reconfigure(NameOf(poolId), o =>
+        {
+            o.MinPoolSize = minPoolSize;
+            o.MaxPoolSize = maxPoolSize;
+        });
 
     private static string NameOf(long poolId) =>
         CovetPools.GetStatistics().FirstOrDefault(s => s.PoolId == poolId)?.PoolName ?? throw new DashboardPoolNotFoundException(poolId);

@@ -3,8 +3,8 @@ namespace Covet.Data.AspNetCore.Pools;
 /// <summary>
 /// Everything the dashboard reads from and does to pools, behind one seam: the default implementation
 /// (<see cref="CovetPoolsDashboardSource"/>) is the public <see cref="CovetPools"/> API; tests put a double here.
-/// Methods taking a pool id throw <see cref="DashboardPoolNotFoundException"/> for an id no live pool has, and
-/// <see cref="NotSupportedException"/> for an operation this version of Covet.Data cannot do yet (answered 501).
+/// Methods taking a pool id throw <see cref="DashboardPoolNotFoundException"/> for an id no live pool has (answered 404),
+/// and <see cref="CovetConfigurationException"/> or <see cref="ArgumentException"/> for a value the pool refuses (answered 400).
 /// </summary>
 internal interface IDashboardPools
 {
@@ -26,8 +26,11 @@ internal interface IDashboardPools
     /// <summary>Pauses, closes idle connections now and borrowed ones as they return, until none is left or the timeout passes.</summary>
     Task<DashboardDrainResult> DrainAsync(long poolId, TimeSpan timeout, CancellationToken cancellationToken);
 
-    /// <summary>Applies a new minimum and maximum size to the running pool.</summary>
-    void Resize(long poolId, int minPoolSize, int maxPoolSize);
+    /// <summary>
+    /// Applies a new minimum and maximum size to the running pool (to every pool of its name). Returns how many pools it
+    /// applied to. Throws <see cref="CovetConfigurationException"/> naming the setting for sizes the pool refuses.
+    /// </summary>
+    int Resize(long poolId, int minPoolSize, int maxPoolSize);
 }
 
 /// <summary>One pool as the dashboard shows it.</summary>
