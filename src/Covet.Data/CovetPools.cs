@@ -57,10 +57,20 @@ public static class CovetPools
     /// <param name="cancellationToken">Checked before each pool is paused.</param>
     public static async Task<int> PauseAsync(string poolName, CancellationToken cancellationToken = default)
     {
-        var pools = Named(poolName);
-        foreach (var pool in pools)
-            await pool.Pausing.PauseAsync(cancellationToken).ConfigureAwait(false);
-        return pools.Count;
+        var paused = 0;
+        foreach (var pool in Named(poolName))
+        {
+            try
+            {
+                await pool.Pausing.PauseAsync(cancellationToken).ConfigureAwait(false);
+                paused++;
+            }
+            catch (ObjectDisposedException) when (pool.IsDisposed)
+            {
+                // disposed since the snapshot: not counted
+            }
+        }
+        return paused;
     }
 
     /// <summary>Resumes the pools named <paramref name="poolName"/> (see <see cref="CovetDataSource.Resume"/>). Returns how many pools matched.</summary>
@@ -103,9 +113,7 @@ public static class CovetPools
         var pools = Named(poolName);
         foreach (var pool in pools)
             pool.Reconfiguration.Check(options);
-        foreach (var pool in pools)
-            pool.Reconfiguration.Apply(options);
-        return pools.Count;
+        return pools.Count(pool => TryApply(pool, options));
     }
 
     /// <summary>
@@ -127,12 +135,24 @@ public static class CovetPools
             change(options);
             return (Pool: pool, Options: pool.Reconfiguration.Check(options));
         }).ToList();
-        foreach (var (pool, options) in plans)
-            pool.Reconfiguration.Apply(options);
-        return pools.Count;
+        return plans.Count(plan => TryApply(plan.Pool, plan.Options));
     }
 
-    private static List<CovetPool> Named(string poolName) => CovetPoolRegistry.Snapshot().Where(p => p.Name == poolName).ToList();
+    /// <summary>A pool disposed since the snapshot (it leaves the registry at the end of its disposal) is skipped, not counted.</summary>
+    private static bool TryApply(CovetPool pool, CovetPoolOptions options)
+    {
+        try
+        {
+            pool.Reconfiguration.Apply(options);
+            return true;
+        }
+        catch (ObjectDisposedException) when (pool.IsDisposed)
+        {
+            return false;
+        }
+    }
+
+    private static List<CovetPool> Named(string poolName) => CovetPoolRegistry.Snapshot().Where(p => p.Name == poolName && !p.IsDisposed).ToList();
 
     /// <summary>Clears every pool in the process.</summary>
     public static void ClearAll() => CovetDbConnection.ClearAllPools();
