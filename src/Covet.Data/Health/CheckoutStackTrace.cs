@@ -55,7 +55,8 @@ internal static class CheckoutStackTrace
         // An async method's body lives in a compiler-generated state machine "<Name>d__N".MoveNext: show "Type.Name".
         if (type is not null && method.Name == "MoveNext" && type.Name.StartsWith('<') && type.DeclaringType is { } owner)
         {
-            var end = type.Name.IndexOf('>');
+            // The last '>': the method name may hold brackets itself (top-level statements: "<<Main>$>d__0" is "<Main>$").
+            var end = type.Name.LastIndexOf('>');
             return $"{owner.FullName}.{type.Name[1..end]}()";
         }
         var parameters = string.Join(", ", method.GetParameters().Select(p => p.ParameterType.Name));

@@ -149,7 +149,8 @@ internal sealed class LeakWatch(CovetPool pool)
         var now = pool.Clock.Now();
         return pool.SnapshotAll()
             .Where(c => c.Borrowed)
-            .Select(c => (Connection: c, Held: pool.Clock.Elapsed(c.CheckedOutAt, now), Trace: c.CheckoutTrace))
+            // A checkout racing this snapshot may stamp CheckedOutAt after `now` was read: held for no time yet, never negative.
+            .Select(c => (Connection: c, Held: TimeSpan.FromTicks(Math.Max(0, pool.Clock.Elapsed(c.CheckedOutAt, now).Ticks)), Trace: c.CheckoutTrace))
             .OrderByDescending(h => h.Held)
             .Take(max)
             .Select(h => new CovetCheckoutInfo(h.Held, h.Connection.CheckoutThreadId, h.Connection.CheckoutThreadName,
