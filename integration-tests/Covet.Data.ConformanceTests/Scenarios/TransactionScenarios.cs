@@ -64,6 +64,56 @@ internal static class TransactionScenarios
             }).On(Targets.Persistent);
         }
 
+        // System.Transactions: connections opened inside a TransactionScope enlist; the outcome decides what the next
+        // borrower (outside the scope) sees, and the connection must come back clean.
+        foreach (var complete in new[] { true, false })
+        {
+            var outcome = complete ? "complete" : "rollback";
+            yield return Scenario.Sync($"tx.scope-{outcome}", r =>
+            {
+                var setup = r.Open();
+                var table = r.CreateTable(setup);
+                setup.Close();
+                using (var scope = new System.Transactions.TransactionScope())
+                {
+                    var c = r.Open();
+                    r.R.Try("insert in scope", () => r.Exec(c, $"INSERT INTO {table} (id, name) VALUES (1, 'x')"));
+                    r.R.Try("close in scope", c.Close);
+                    if (complete)
+                        scope.Complete();
+                    r.R.Try("scope Dispose", scope.Dispose);
+                }
+                var next = r.Open();
+                r.Count("rows seen after the scope", next, table);
+                r.R.Try("next borrower begins", () => { using var t = next.BeginTransaction(); t.Commit(); });
+            }).On(Targets.Persistent);
+
+            yield return Scenario.Sync($"tx.scope-two-opens-{outcome}", r =>
+            {
+                var setup = r.Open();
+                var table = r.CreateTable(setup);
+                setup.Close();
+                using (var scope = new System.Transactions.TransactionScope())
+                {
+                    var first = r.Open();
+                    r.R.Try("first insert", () => r.Exec(first, $"INSERT INTO {table} (id, name) VALUES (1, 'x')"));
+                    first.Close();
+                    var second = r.R.Try("second open in the scope", () => r.Open());
+                    if (second is not null)
+                    {
+                        r.R.Try("second sees the first insert", () => Convert.ToInt64(r.Scalar(second, $"SELECT COUNT(*) FROM {table}")));
+                        r.R.Try("second insert", () => r.Exec(second, $"INSERT INTO {table} (id, name) VALUES (2, 'y')"));
+                        second.Close();
+                    }
+                    if (complete)
+                        r.R.Try("Complete", scope.Complete);
+                    r.R.Try("scope Dispose", scope.Dispose);
+                }
+                var next = r.Open();
+                r.Count("rows seen after the scope", next, table);
+            }).On(Targets.Persistent);
+        }
+
         yield return Scenario.Async("tx.async-commit-rollback", async r =>
         {
             var c = r.Open();

@@ -60,7 +60,7 @@ internal sealed class Acquisition(CovetPool pool)
         {
             if (pool.Breaker.State == CovetCircuitState.Open)
                 pool.Breaker.ThrowIfRejecting(); // fail fast while the database is down, even when idle (likely dead) connections remain
-            transaction = Transaction.Current;
+            transaction = pool.Enlists ? Transaction.Current : null; // the provider's Open would not enlist otherwise
             if (transaction is not null && pool.Enlistment.TryTakeParked(transaction) is { } enlisted)
                 return (enlisted, pool.Statistics.CheckOut(enlisted, borrower, site, start));
         }
@@ -154,7 +154,7 @@ internal sealed class Acquisition(CovetPool pool)
     /// use <see cref="AcquireAsync"/> (it opens, validates, enlists, traces and reports everything else).</returns>
     public Task? TryAcquireReadyOrWait(CovetDbConnection borrower, CancellationToken cancellationToken)
     {
-        if (pool.Breaker.State == CovetCircuitState.Open || Transaction.Current is not null)
+        if (pool.Breaker.State == CovetCircuitState.Open || (pool.Enlists && Transaction.Current is not null))
             return null;
         var now = pool.Clock.Now();
         // Where the caller is, taken outside the lock (a sampled trace is a stack walk), and only when it may wait: with an

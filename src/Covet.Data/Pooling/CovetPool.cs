@@ -47,6 +47,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     internal ILogger Logger { get; }
     internal bool ResetEnabled { get; }       // sessions are reset between borrowers
     internal bool QueueReset { get; }         // the driver can send the reset with the next command (Npgsql)
+    internal bool Enlists { get; }            // checkouts enlist in an ambient transaction, as the provider's Open would
 
     // --- Settings in force: replaced whole, never mutated, by Reconfiguration (see there for what may change live). ---
     /// <summary>The options in force: the pool's own copy, never changed in place (a reconfiguration installs a new one).</summary>
@@ -101,6 +102,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
         Logger = options.LoggerFactory?.CreateLogger("Covet.Data.Pool") ?? NullLogger.Instance;
         ResetEnabled = options.ResetSessionOnReturn && Dialect.CanReset(options);
         QueueReset = ResetEnabled && Dialect.CanQueueReset(PhysicalConnectionString, options);
+        Enlists = Dialect.EnlistsInAmbientTransaction(providerConnectionString);
         KeepsIdle = Dialect.KeepsIdle(providerConnectionString); // conformance: what the provider does not pool, Covet does not either
         _template = new ConnectionTemplate(factory, providerConnectionString, physicalSource);
         Name = options.PoolName ?? _template.DescribeWithoutSecrets(Dialect);
@@ -155,7 +157,7 @@ internal sealed class CovetPool : IAsyncDisposable, IDisposable
     {
         connection = null!;
         lease = 0;
-        if (Breaker.State == CovetCircuitState.Open || Transaction.Current is not null)
+        if (Breaker.State == CovetCircuitState.Open || (Enlists && Transaction.Current is not null))
             return false;
         var now = Clock.Now();
         bool wake;

@@ -212,6 +212,30 @@ internal abstract class ProviderDialect
     /// <summary>Whether the provider's own pool would keep connections of this string (false: every close really closes).</summary>
     public virtual bool KeepsIdle(string providerConnectionString) => true;
 
+    /// <summary>
+    /// Whether the provider's own <c>Open</c> enlists in an ambient <see cref="System.Transactions.Transaction"/> for this
+    /// connection string, so Covet's checkout does too, and only then. Default: yes unless the string turns it off
+    /// (<c>Enlist=false</c>, Npgsql's and SqlClient's keyword; <c>AutoEnlist=false</c>, MySqlConnector's).
+    /// </summary>
+    public virtual bool EnlistsInAmbientTransaction(string providerConnectionString)
+    {
+        var builder = new DbConnectionStringBuilder();
+        try
+        {
+            builder.ConnectionString = providerConnectionString;
+        }
+        catch (ArgumentException)
+        {
+            return true; // the provider reports a malformed string itself
+        }
+        foreach (var key in (string[])["Enlist", "AutoEnlist", "Auto Enlist"])
+        {
+            if (builder.TryGetValue(key, out var value) && bool.TryParse(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)?.Trim(), out var on))
+                return on;
+        }
+        return true;
+    }
+
     /// <summary>What the provider throws when a transaction is used after its connection was closed.</summary>
     public virtual Exception TransactionOfClosedConnection() =>
         new InvalidOperationException("This transaction has completed; it is no longer usable: its connection was closed.");

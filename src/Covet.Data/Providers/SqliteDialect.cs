@@ -18,6 +18,10 @@ internal sealed class SqliteDialect : ProviderDialect
 
     public override bool OpensWithoutConnectionString => true;
 
+    // Microsoft.Data.Sqlite's Open ignores an ambient TransactionScope (its EnlistTransaction throws NotSupportedException):
+    // statements inside a scope autocommit. Covet does the same rather than fail the open (conformance: tx.scope-*).
+    public override bool EnlistsInAmbientTransaction(string providerConnectionString) => false;
+
     // Microsoft.Data.Sqlite pools nothing that lives in memory or is asked not to be pooled: a private in-memory database
     // must not reach the next borrower, and a shared-cache one must disappear when its last connection closes.
     public override bool KeepsIdle(string providerConnectionString)
