@@ -134,7 +134,11 @@ for run in runs:
             data.setdefault(b["FullName"], {}).setdefault(run["side"], []).append(
                 (int(run["round"]), s["Mean"], s["ConfidenceInterval"]["Margin"], alloc, run["load_before"].split()[0]))
 
-def ns(v): return f"{v:,.1f}"
+def ns(v):  # BenchmarkDotNet writes "NaN" for the error of a job with one iteration (--job dry)
+    try:
+        return f"{float(v):,.1f}"
+    except (TypeError, ValueError):
+        return "n/a"
 print("# Interleaved comparison\n")
 for line in meta:
     print(f"- {line}")
