@@ -44,10 +44,16 @@ internal sealed class Reconfiguration(CovetPool pool, bool hasPhysicalSource)
     /// <exception cref="CovetConfigurationException">A setting is out of range, or one that cannot change live differs.</exception>
     public CovetPoolOptions Check(CovetPoolOptions requested)
     {
+        var next = ValidatedCopy(requested);
+        Changes(pool.Options, next);
+        return next;
+    }
+
+    private static CovetPoolOptions ValidatedCopy(CovetPoolOptions requested)
+    {
         ArgumentNullException.ThrowIfNull(requested);
         var next = requested.Clone();
         next.Validate();
-        Changes(pool.Options, next);
         return next;
     }
 
@@ -66,7 +72,7 @@ internal sealed class Reconfiguration(CovetPool pool, bool hasPhysicalSource)
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
     public string Apply(CovetPoolOptions requested)
     {
-        var next = Check(requested);
+        var next = ValidatedCopy(requested); // the live-change check runs once, under the lock, against the options then in force
         lock (_serial)
         {
             ObjectDisposedException.ThrowIf(pool.IsDisposed, pool);
